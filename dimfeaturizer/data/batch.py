@@ -1,0 +1,139 @@
+"""Many crystals packed into flat arrays, and padded batches cut from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from .structure import CrystalArrays
+
+
+@dataclass
+class Batch:
+    """B crystals with S primitive sites in total ("rows"), neighbours padded to J.
+
+    Attributes
+    ----------
+    row_species : (S,) long
+        Atomic number of each row's (primitive) site.
+    neighbour_species : (S, J) long
+        Atomic number of supercell site j; 0 where padded.
+    distances : (S, J) float32
+        Minimum-image distance row -> j (Å); 0 where padded.
+    mask : (S, J) bool
+        True for real neighbours.
+    row_crystal : (S,) long
+        Crystal (0..B-1) of each row; rows of a crystal are contiguous.
+    row_local : (S,) long
+        Index of the row's site within its primitive cell.
+    crystal_start : (B,) long
+        First row of each crystal.
+    n_prim : (B,) long
+        Primitive sites M of each crystal.
+    prim_species : (B, M_max) long
+        Atomic numbers of each crystal's primitive sites; 0 where padded.
+    """
+
+    row_species: torch.Tensor
+    neighbour_species: torch.Tensor
+    distances: torch.Tensor
+    mask: torch.Tensor
+    row_crystal: torch.Tensor
+    row_local: torch.Tensor
+    crystal_start: torch.Tensor
+    n_prim: torch.Tensor
+    prim_species: torch.Tensor
+
+    @property
+    def n_crystals(self) -> int:
+        return int(self.n_prim.shape[0])
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+
+class PackedCrystals:
+    """Preprocessed crystals in flat arrays: the cache that training epochs reuse.
+
+    ``species`` holds every crystal's N supercell species back to back and ``distances``
+    every (M, N) distance block flattened; offsets locate crystal i.
+    """
+
+    def __init__(self, crystals: Sequence[CrystalArrays]):
+        self.n_prim = np.array([c.n_prim for c in crystals], dtype=np.int64)
+        self.n_super = np.array([c.n_super for c in crystals], dtype=np.int64)
+        self.species = np.concatenate([c.species for c in crystals]).astype(np.int64)
+        self.distances = np.concatenate([c.distances.ravel() for c in crystals])
+        self.species_offset = np.concatenate([[0], np.cumsum(self.n_super)[:-1]])
+        self.distance_offset = np.concatenate(
+            [[0], np.cumsum(self.n_prim * self.n_super)[:-1]]
+        )
+
+    def __len__(self) -> int:
+        return len(self.n_prim)
+
+    def subset(self, indices: np.ndarray) -> PackedCrystals:
+        return PackedCrystals([self.crystal(i) for i in indices])
+
+    def crystal(self, i: int) -> CrystalArrays:
+        m, n = self.n_prim[i], self.n_super[i]
+        s, d = self.species_offset[i], self.distance_offset[i]
+        return CrystalArrays(
+            species=self.species[s : s + n].astype(np.int16),
+            distances=self.distances[d : d + m * n].reshape(m, n),
+        )
+
+    def batch(self, indices: np.ndarray) -> Batch:
+        """Padded batch of the crystals ``indices`` (vectorised, no per-site loops)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        m, n = self.n_prim[indices], self.n_super[indices]
+        row_crystal = np.repeat(np.arange(len(indices)), m)
+        crystal_start = np.cumsum(m) - m
+        row_local = np.arange(m.sum()) - crystal_start[row_crystal]
+        row_n = n[row_crystal]
+        cols = np.arange(n.max())
+        mask = cols[None, :] < row_n[:, None]
+        species_at = self.species_offset[indices][row_crystal]
+        dist_at = self.distance_offset[indices][row_crystal] + row_local * row_n
+        neighbour_species = np.where(mask, self.species[np.where(mask, species_at[:, None] + cols, 0)], 0)
+        distances = np.where(mask, self.distances[np.where(mask, dist_at[:, None] + cols, 0)], 0.0)
+        prim_cols = np.arange(m.max())
+        prim_mask = prim_cols[None, :] < m[:, None]
+        prim_at = self.species_offset[indices][:, None] + prim_cols
+        prim_species = np.where(prim_mask, self.species[np.where(prim_mask, prim_at, 0)], 0)
+        return Batch(
+            row_species=torch.from_numpy(self.species[species_at + row_local]),
+            neighbour_species=torch.from_numpy(neighbour_species),
+            distances=torch.from_numpy(distances.astype(np.float32)),
+            mask=torch.from_numpy(mask),
+            row_crystal=torch.from_numpy(row_crystal),
+            row_local=torch.from_numpy(row_local),
+            crystal_start=torch.from_numpy(crystal_start),
+            n_prim=torch.from_numpy(m),
+            prim_species=torch.from_numpy(prim_species),
+        )
+
+
+def batches_by_sites(
+    n_prim: np.ndarray, order: np.ndarray, max_rows: int, min_crystals: int = 1
+) -> list[np.ndarray]:
+    """Cut ``order`` into consecutive batches of at most ``max_rows`` primitive sites.
+
+    A batch always holds at least one crystal (and ``min_crystals`` where possible: a
+    short tail is merged into the batch before it).
+    """
+    sizes = n_prim[order]
+    batches, start, rows = [], 0, 0
+    for i, size in enumerate(sizes):  # one step per crystal, not per site
+        if rows + size > max_rows and i > start:
+            batches.append(order[start:i])
+            start, rows = i, 0
+        rows += size
+    batches.append(order[start:])
+    if len(batches) > 1 and len(batches[-1]) < min_crystals:
+        tail = batches.pop()
+        batches[-1] = np.concatenate([batches[-1], tail])
+    return batches

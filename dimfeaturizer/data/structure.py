@@ -1,0 +1,171 @@
+"""One structure -> the arrays Site-Net reads.
+
+primitive cell -> Niggli-reduced basis -> roughly cubic supercell of at most
+``max_sites`` sites -> minimum-image distances from each primitive site to every
+supercell site. The Niggli basis makes the supercell (and so the vector) independent of
+how the crystal was written down: any cell choice, site order, origin or orientation
+of the same crystal gives the same arrays up to floating-point noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import spglib
+from pymatgen.core import Structure
+
+from ..config import SiteNetConfig
+from ..exceptions import StructureError
+from .elements import MAX_Z
+
+spglib.error.OLD_ERROR_HANDLING = False
+
+# the 27 lattice translations checked for the minimum image
+_SHIFTS = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+# pure-translation search is done here up to this many sites; pymatgen beyond
+_VECTORISED_TRANSLATION_LIMIT = 64
+
+
+@dataclass(frozen=True)
+class CrystalArrays:
+    """Model inputs of one crystal.
+
+    Attributes
+    ----------
+    species : (N,) int16
+        Atomic numbers of the supercell sites, image-major: site ``k`` is a copy of
+        primitive site ``k % M``, and sites ``0..M-1`` are the primitive cell.
+    distances : (M, N) float32
+        Minimum-image distance (Å) in the supercell from primitive site ``p`` to site
+        ``k``; ``distances[p, p] == 0`` is the self pair.
+    """
+
+    species: np.ndarray
+    distances: np.ndarray
+
+    @property
+    def n_prim(self) -> int:
+        return self.distances.shape[0]
+
+    @property
+    def n_super(self) -> int:
+        return self.distances.shape[1]
+
+
+def check_structure(structure: object, config: SiteNetConfig) -> Structure:
+    """Raise ``StructureError`` (without position) if the encoder cannot take ``structure``."""
+    if not isinstance(structure, Structure):
+        kind = type(structure).__name__
+        hint = " (molecules have no lattice)" if kind in {"Molecule", "IMolecule"} else ""
+        raise StructureError(f"expected a pymatgen Structure, got {kind}{hint}")
+    if len(structure) == 0:
+        raise StructureError("structure has no sites")
+    if not structure.is_ordered:
+        raise StructureError(
+            f"structure {structure.composition.reduced_formula} is disordered (partial "
+            "occupancies); order it first, e.g. with OrderDisorderedStructureTransformation"
+        )
+    matrix = structure.lattice.matrix
+    if not (np.isfinite(matrix).all() and np.isfinite(structure.frac_coords).all()):
+        raise StructureError("structure has non-finite lattice or coordinates")
+    if abs(np.linalg.det(matrix)) < 1e-6:
+        raise StructureError("structure has a degenerate (zero-volume) lattice")
+    numbers = np.fromiter((site.specie.Z for site in structure), dtype=np.int64)
+    bad = (numbers < 1) | (numbers > MAX_Z)
+    if bad.any():
+        symbol = structure[int(np.flatnonzero(bad)[0])].specie
+        raise StructureError(f"element {symbol} is outside the feature table (Z = 1..{MAX_Z})")
+    if len(structure) > 4 * config.max_cell_sites and not _has_pure_translation(
+        matrix, structure.frac_coords, numbers, config.symprec
+    ):
+        raise StructureError(
+            f"cell has {len(structure)} sites, above the limit of {config.max_cell_sites} "
+            "primitive sites"
+        )
+    return structure
+
+
+def prepare(structure: Structure, config: SiteNetConfig) -> CrystalArrays:
+    """Model inputs of one (already checked) structure."""
+    lattice = structure.lattice.matrix
+    frac = structure.frac_coords
+    numbers = np.asarray(structure.atomic_numbers, dtype=np.int64)
+    if _has_pure_translation(lattice, frac, numbers, config.symprec):
+        prim = structure.get_primitive_structure(tolerance=config.symprec)
+        lattice, frac = prim.lattice.matrix, prim.frac_coords
+        numbers = np.asarray(prim.atomic_numbers, dtype=np.int64)
+    n_prim = len(numbers)
+    if n_prim > config.max_cell_sites:
+        raise StructureError(
+            f"primitive cell has {n_prim} sites, above the limit of {config.max_cell_sites}"
+        )
+    reduced = spglib.niggli_reduce(lattice)
+    if reduced is None:  # spglib gives up only on pathological lattices
+        reduced = lattice
+    frac = np.mod(frac @ lattice @ np.linalg.inv(reduced), 1.0)
+    repeats = supercell_repeats(reduced, n_prim, config.max_sites)
+    return CrystalArrays(
+        species=np.tile(numbers, int(np.prod(repeats))).astype(np.int16),
+        distances=_supercell_distances(reduced, frac, repeats),
+    )
+
+
+def supercell_repeats(lattice: np.ndarray, n_prim: int, max_sites: int) -> np.ndarray:
+    """Repeats ``(n_a, n_b, n_c)`` of a roughly cubic supercell with at most ``max_sites``.
+
+    With ``L = R Q`` (RQ decomposition), ``|diag(R)|`` are the edges of an orthogonalised
+    box; one repeat at a time goes to the currently shortest edge (lowest axis on ties).
+    """
+    box = np.abs(np.diag(scipy.linalg.rq(lattice)[0]))
+    repeats = np.ones(3, dtype=np.int64)
+    while True:
+        edges = box * repeats
+        axis = int(np.flatnonzero(edges <= edges.min() * (1 + 1e-6))[0])
+        if n_prim * repeats.prod() // repeats[axis] * (repeats[axis] + 1) > max_sites:
+            return repeats
+        repeats[axis] += 1
+
+
+def _supercell_distances(lattice: np.ndarray, frac: np.ndarray, repeats: np.ndarray) -> np.ndarray:
+    n_prim = len(frac)
+    images = np.stack(
+        np.meshgrid(*[np.arange(r) for r in repeats], indexing="ij"), -1
+    ).reshape(-1, 3)
+    frac_super = ((frac[None, :, :] + images[:, None, :]) / repeats).reshape(-1, 3)
+    super_lattice = lattice * repeats[:, None]
+    diff = frac_super[None, :, :] - frac_super[:n_prim, None, :]
+    diff -= np.round(diff)
+    cart = diff @ super_lattice  # (M, N, 3)
+    shifts = _SHIFTS @ super_lattice  # (27, 3)
+    sq = (
+        (cart**2).sum(-1)[..., None]
+        + 2.0 * cart @ shifts.T
+        + (shifts**2).sum(-1)[None, None, :]
+    )
+    dist = np.sqrt(np.maximum(sq.min(-1), 0.0))
+    dist[np.arange(n_prim), np.arange(n_prim)] = 0.0
+    return dist.astype(np.float32)
+
+
+def _has_pure_translation(
+    lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, tol: float
+) -> bool:
+    """Whether a lattice translation other than the cell's maps the crystal onto itself."""
+    n = len(numbers)
+    if n == 1:
+        return False
+    values, counts = np.unique(numbers, return_counts=True)
+    if counts.min() == 1 or math.gcd(*counts.tolist()) == 1:
+        return False  # a pure translation would permute every species' sites in cycles
+    if n > _VECTORISED_TRANSLATION_LIMIT:
+        return True  # let pymatgen decide, at its own cost
+    rare = np.flatnonzero(numbers == values[np.argmin(counts)])
+    candidates = frac[rare[1:]] - frac[rare[0]]  # (C, 3)
+    diff = frac[None, :, None, :] + candidates[:, None, None, :] - frac[None, None, :, :]
+    diff -= np.round(diff)
+    close = np.linalg.norm(diff @ lattice, axis=-1) < tol  # (C, N, N)
+    close &= numbers[:, None] == numbers[None, :]
+    return bool(close.any(-1).all(-1).any())

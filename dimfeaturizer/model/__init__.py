@@ -1,0 +1,3 @@
+from .sitenet import SiteNetDIM
+
+__all__ = ["SiteNetDIM"]

@@ -1,0 +1,175 @@
+"""Site-Net encoder (one attention block) with its two Deep InfoMax heads.
+
+Bond features are ``[h_p, h_j, e_pj]``; every layer that reads them is linear first, so
+it is computed as ``W_p h_p + W_j h_j + W_e e_pj``: the site parts once per element or
+row, only ``W_e e_pj`` per pair. Same arithmetic as concatenating, without the
+(S, J, 192) tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import SiteNetConfig
+from ..data.batch import Batch
+from ..data.elements import element_features
+
+
+def _mlp(sizes: list[int], last_activation: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or last_activation:
+            layers.append(nn.Mish())
+    return nn.Sequential(*layers)
+
+
+def segment_mean(values: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """Mean of ``values`` rows grouped by ``segment`` (every segment must be non-empty)."""
+    shape = (n_segments, *values.shape[1:])
+    total = values.new_zeros(shape).index_add_(0, segment, values)
+    count = values.new_zeros(n_segments).index_add_(0, segment, values.new_ones(len(segment)))
+    return total / count.view(-1, *([1] * (values.dim() - 1)))
+
+
+class LocalEncoder(nn.Module):
+    """Pairs -> local-environment vectors (mu, log sigma^2), one per primitive site."""
+
+    def __init__(self, config: SiteNetConfig):
+        super().__init__()
+        n_feat = element_features().shape[1]
+        self.site_embed = nn.Sequential(
+            nn.Linear(n_feat, config.site_dim), nn.Mish(), nn.LayerNorm(config.site_dim)
+        )
+        self.distance_embed = nn.Sequential(
+            nn.Linear(1, config.distance_dim), nn.Mish(), nn.LayerNorm(config.distance_dim)
+        )
+        bond = 2 * config.site_dim + config.distance_dim
+        self.attention = _mlp([bond, config.attention_hidden, 1])
+        self.values = _mlp([bond, config.attention_hidden, config.value_dim])
+        self.mu = nn.Linear(config.value_dim, config.local_dim)
+        self.logvar = nn.Linear(config.value_dim, config.local_dim)
+        self.site_dim = config.site_dim
+
+    def forward(
+        self,
+        elements: torch.Tensor,
+        row_species: torch.Tensor,
+        neighbour_species: torch.Tensor,
+        distances: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        table = self.site_embed(elements)  # (Z+1, site_dim)
+        edge = self.distance_embed(distances.unsqueeze(-1))  # (S, J, distance_dim)
+        first_att, first_val = self.attention[0], self.values[0]
+        d = self.site_dim
+        weight = torch.cat([first_att.weight, first_val.weight])  # (2H, bond)
+        bias = torch.cat([first_att.bias, first_val.bias])
+        row_part = table[row_species] @ weight[:, :d].T  # (S, 2H)
+        nbr_part = (table @ weight[:, d : 2 * d].T)[neighbour_species]  # (S, J, 2H)
+        hidden = F.mish(nbr_part + (edge @ weight[:, 2 * d :].T) + (row_part + bias)[:, None, :])
+        h_att, h_val = hidden.split([first_att.out_features, first_val.out_features], dim=-1)
+        logits = self.attention[2](h_att).squeeze(-1).masked_fill(~mask, float("-inf"))
+        attn = torch.softmax(logits, dim=-1).masked_fill(~mask, 0.0)
+        values = self.values[2](h_val)  # (S, J, value_dim)
+        pooled = torch.einsum("sj,sjv->sv", attn, values)
+        return self.mu(pooled), self.logvar(pooled)
+
+
+class GlobalEncoder(nn.Module):
+    """Local-environment vectors -> crystal vector (mu, log sigma^2) by mean pooling."""
+
+    def __init__(self, config: SiteNetConfig):
+        super().__init__()
+        self.pre_pool = _mlp([config.local_dim, config.pre_pool_hidden, config.pool_dim], True)
+        self.post_pool = _mlp([config.pool_dim, config.post_pool_hidden], True)
+        self.mu = nn.Linear(config.post_pool_hidden, config.global_dim)
+        self.logvar = nn.Linear(config.post_pool_hidden, config.global_dim)
+
+    def forward(
+        self, site_vectors: torch.Tensor, row_crystal: torch.Tensor, n_crystals: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = segment_mean(self.pre_pool(site_vectors), row_crystal, n_crystals)
+        hidden = self.post_pool(pooled)
+        return self.mu(hidden), self.logvar(hidden)
+
+
+class Critic(nn.Module):
+    """Deep InfoMax score T = u_z(z) . u_c(c), both upscaled to a shared space."""
+
+    def __init__(self, z_dim: int, c_dim: int, hidden: int, out: int):
+        super().__init__()
+        self.u_z = _mlp([z_dim, hidden, out])
+        self.u_c = _mlp([c_dim, hidden, out])
+
+    def score_rows(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """T for paired rows: ``z`` (R, z_dim), ``c`` (R, c_dim) -> (R,)."""
+        return (self.u_z(z) * self.u_c(c)).sum(-1)
+
+
+class LocalCritic(Critic):
+    """Scores a site vector against its (neighbour species, distance) constituents.
+
+    Constituents are the raw element features of neighbour j and the distance. The last
+    layer of u_c is folded into the z side, so no (S, J, upscale_dim) tensor is built.
+    """
+
+    def score_pairs(
+        self,
+        z: torch.Tensor,
+        elements: torch.Tensor,
+        neighbour_species: torch.Tensor,
+        distances: torch.Tensor,
+    ) -> torch.Tensor:
+        """T for every pair: ``z`` (S, z_dim) with constituents (S, J) -> (S, J)."""
+        first, last = self.u_c[0], self.u_c[2]
+        n_feat = elements.shape[1]
+        table = elements @ first.weight[:, :n_feat].T  # (Z+1, hidden)
+        hidden = F.mish(
+            table[neighbour_species]
+            + distances.unsqueeze(-1) * first.weight[:, n_feat]
+            + first.bias
+        )
+        zu = self.u_z(z)  # (S, out)
+        return torch.einsum("sh,sjh->sj", zu @ last.weight, hidden) + (zu @ last.bias)[:, None]
+
+
+class SiteNetDIM(nn.Module):
+    """The full model: encoder (local + global) and the Deep InfoMax critics.
+
+    Only ``local``/``global_`` produce features; the critics exist for training and are
+    saved with the weights so that pretraining can continue from a checkpoint.
+    """
+
+    def __init__(self, config: SiteNetConfig | None = None):
+        super().__init__()
+        self.config = config or SiteNetConfig()
+        c = self.config
+        n_feat = element_features().shape[1]
+        self.register_buffer("elements", torch.from_numpy(element_features()), persistent=False)
+        self.local = LocalEncoder(c)
+        self.global_ = GlobalEncoder(c)
+        self.local_critic = LocalCritic(c.local_dim, n_feat + 1, c.upscale_hidden, c.upscale_dim)
+        self.global_critic = Critic(c.global_dim, c.local_dim, c.upscale_hidden, c.upscale_dim)
+
+    def local_parameters(self) -> list[nn.Parameter]:
+        return [*self.local.parameters(), *self.local_critic.parameters()]
+
+    def global_parameters(self) -> list[nn.Parameter]:
+        return [*self.global_.parameters(), *self.global_critic.parameters()]
+
+    def encode_sites(
+        self, row_species: torch.Tensor, neighbour_species: torch.Tensor,
+        distances: torch.Tensor, mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.local(self.elements, row_species, neighbour_species, distances, mask)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """The crystal vectors (B, global_dim): the deterministic mean, no noise."""
+        site_mu, _ = self.encode_sites(
+            batch.row_species, batch.neighbour_species, batch.distances, batch.mask
+        )
+        mu, _ = self.global_(site_mu, batch.row_crystal, batch.n_crystals)
+        return mu
