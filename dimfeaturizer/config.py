@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
-
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -36,25 +32,12 @@ class SiteNetConfig:
     element_table: str = "pymatgen-9-v1"
 
     def to_dict(self) -> dict:
-        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> SiteNetConfig:
-        data = dict(data)
-        version = data.pop("format_version", None)
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"config format_version {version!r} is not supported (expected {FORMAT_VERSION})"
-            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
         return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-
-    @classmethod
-    def load(cls, path: str | Path) -> SiteNetConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,1 @@
+"""Pretrained weights shipped with the package (one folder per published model)."""
