@@ -101,7 +101,9 @@ class DIMBase(BaseEstimator):
         if self.pretrained is None:
             return hub.untrained_model(self.config, seed)
         model = hub.load_pretrained(
-            self.pretrained, revision=self.revision, cache_dir=self.cache_dir,
+            self.pretrained,
+            revision=self.revision,
+            cache_dir=self.cache_dir,
             local_files_only=self.local_files_only,
         )
         if self.config is not None and self.config != model.config:
@@ -113,11 +115,19 @@ class DIMBase(BaseEstimator):
 
     def _train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(
-            epochs=self.epochs, batch_sites=self.batch_sites, learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay, alpha=self.alpha, beta=self.beta,
-            false_samples=tuple(self.false_samples), pair_weighting=self.pair_weighting,
-            validation_fraction=self.validation_fraction, patience=self.patience,
-            device=self.device, amp=self.amp, seed=seed,
+            epochs=self.epochs,
+            batch_sites=self.batch_sites,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            alpha=self.alpha,
+            beta=self.beta,
+            false_samples=tuple(self.false_samples),
+            pair_weighting=self.pair_weighting,
+            validation_fraction=self.validation_fraction,
+            patience=self.patience,
+            device=self.device,
+            amp=self.amp,
+            seed=seed,
             checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
             progress=self.progress,
         )
@@ -139,8 +149,14 @@ class DIMBase(BaseEstimator):
 
     def _encode(self, entries, labels=None) -> np.ndarray:
         check_is_fitted(self, "model_")
-        return encode(self.model_, entries, labels, batch_sites=self.inference_batch_sites,
-                      device=self.device, progress=self.progress)
+        return encode(
+            self.model_,
+            entries,
+            labels,
+            batch_sites=self.inference_batch_sites,
+            device=self.device,
+            progress=self.progress,
+        )
 
 
 class DIMEncoder(TransformerMixin, DIMBase):

@@ -62,7 +62,10 @@ class DeepInfoMaxFeaturizer(DIMBase, BaseFeaturizer):
             return []
         self._ready()
         vectors, errors = encode_or_collect(
-            self.model_, entries, batch_sites=self.inference_batch_sites, device=self.device,
+            self.model_,
+            entries,
+            batch_sites=self.inference_batch_sites,
+            device=self.device,
             progress=bool(pbar),
         )
         if errors and not ignore_errors:

@@ -40,7 +40,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_pretrained(model: SiteNetDIM, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+def save_pretrained(
+    model: SiteNetDIM, directory: str | os.PathLike, extra: dict | None = None
+) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -75,8 +77,13 @@ def resolve(
     from huggingface_hub import hf_hub_download
 
     files = [
-        hf_hub_download(str(name_or_path), name, revision=revision, cache_dir=cache_dir,
-                        local_files_only=local_files_only)
+        hf_hub_download(
+            str(name_or_path),
+            name,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+        )
         for name in (CONFIG_NAME, WEIGHTS_NAME)
     ]
     return Path(files[0]).parent
@@ -90,8 +97,9 @@ def load_pretrained(
     local_files_only: bool = False,
 ) -> SiteNetDIM:
     """A ``SiteNetDIM`` from a folder, a bundled name or the Hub, integrity-checked."""
-    directory = resolve(name_or_path, revision=revision, cache_dir=cache_dir,
-                        local_files_only=local_files_only)
+    directory = resolve(
+        name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
+    )
     meta = json.loads((directory / CONFIG_NAME).read_text())
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
@@ -111,8 +119,13 @@ def load_pretrained(
 
 
 def push_to_hub(
-    model: SiteNetDIM, repo_id: str, *, private: bool = False, token: str | None = None,
-    commit_message: str = "Upload dimfeaturizer encoder", readme: str | None = None,
+    model: SiteNetDIM,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload dimfeaturizer encoder",
+    readme: str | None = None,
 ) -> str:
     """Create ``repo_id`` if needed and upload the weights (and a model card); returns the
     commit URL."""

@@ -77,8 +77,12 @@ def prepare_all(
 
 
 def encode_or_collect(
-    model: SiteNetDIM, entries: Sequence, *, batch_sites: int = 4096,
-    device: str | torch.device = "auto", progress: bool = False,
+    model: SiteNetDIM,
+    entries: Sequence,
+    *,
+    batch_sites: int = 4096,
+    device: str | torch.device = "auto",
+    progress: bool = False,
 ) -> tuple[np.ndarray, dict[int, BaseException]]:
     """Vectors with NaN rows for entries that fail, and those entries' exceptions.
 

@@ -38,7 +38,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(message)s",
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
         handlers=[logging.FileHandler(out / "train.log"), logging.StreamHandler()],
     )
     warnings.simplefilter("ignore")
@@ -56,16 +57,31 @@ def main() -> None:
     logging.info("preprocessed in %.0f s", time.time() - t0)
     model = untrained_model(config, args.seed)
     train = TrainConfig(
-        epochs=args.epochs, patience=args.patience, learning_rate=args.lr, seed=args.seed,
-        device=args.device, checkpoint_dir=str(out / "checkpoints"), progress=False,
+        epochs=args.epochs,
+        patience=args.patience,
+        learning_rate=args.lr,
+        seed=args.seed,
+        device=args.device,
+        checkpoint_dir=str(out / "checkpoints"),
+        progress=False,
     )
     logging.info("device %s, torch threads %d, %s", args.device, torch.get_num_threads(), train)
     result = pretrain(model, packed, train)
-    save_pretrained(model, out / "best", extra={"training": {
-        "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-        "stopped_early": result.stopped_early, "n_structures": len(structures),
-        "seed": args.seed, "learning_rate": args.lr, "data": Path(args.data).name,
-    }})
+    save_pretrained(
+        model,
+        out / "best",
+        extra={
+            "training": {
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "stopped_early": result.stopped_early,
+                "n_structures": len(structures),
+                "seed": args.seed,
+                "learning_rate": args.lr,
+                "data": Path(args.data).name,
+            }
+        },
+    )
     logging.info("best epoch %d; saved %s", result.best_epoch, out / "best")
 
 

@@ -68,9 +68,7 @@ class PackedCrystals:
         self.species = np.concatenate([c.species for c in crystals]).astype(np.int64)
         self.distances = np.concatenate([c.distances.ravel() for c in crystals])
         self.species_offset = np.concatenate([[0], np.cumsum(self.n_super)[:-1]])
-        self.distance_offset = np.concatenate(
-            [[0], np.cumsum(self.n_prim * self.n_super)[:-1]]
-        )
+        self.distance_offset = np.concatenate([[0], np.cumsum(self.n_prim * self.n_super)[:-1]])
 
     def __len__(self) -> int:
         return len(self.n_prim)
@@ -98,7 +96,9 @@ class PackedCrystals:
         mask = cols[None, :] < row_n[:, None]
         species_at = self.species_offset[indices][row_crystal]
         dist_at = self.distance_offset[indices][row_crystal] + row_local * row_n
-        neighbour_species = np.where(mask, self.species[np.where(mask, species_at[:, None] + cols, 0)], 0)
+        neighbour_species = np.where(
+            mask, self.species[np.where(mask, species_at[:, None] + cols, 0)], 0
+        )
         distances = np.where(mask, self.distances[np.where(mask, dist_at[:, None] + cols, 0)], 0.0)
         prim_cols = np.arange(m.max())
         prim_mask = prim_cols[None, :] < m[:, None]

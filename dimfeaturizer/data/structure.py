@@ -131,20 +131,16 @@ def supercell_repeats(lattice: np.ndarray, n_prim: int, max_sites: int) -> np.nd
 
 def _supercell_distances(lattice: np.ndarray, frac: np.ndarray, repeats: np.ndarray) -> np.ndarray:
     n_prim = len(frac)
-    images = np.stack(
-        np.meshgrid(*[np.arange(r) for r in repeats], indexing="ij"), -1
-    ).reshape(-1, 3)
+    images = np.stack(np.meshgrid(*[np.arange(r) for r in repeats], indexing="ij"), -1).reshape(
+        -1, 3
+    )
     frac_super = ((frac[None, :, :] + images[:, None, :]) / repeats).reshape(-1, 3)
     super_lattice = lattice * repeats[:, None]
     diff = frac_super[None, :, :] - frac_super[:n_prim, None, :]
     diff -= np.round(diff)
     cart = diff @ super_lattice  # (M, N, 3)
     shifts = _SHIFTS @ super_lattice  # (27, 3)
-    sq = (
-        (cart**2).sum(-1)[..., None]
-        + 2.0 * cart @ shifts.T
-        + (shifts**2).sum(-1)[None, None, :]
-    )
+    sq = (cart**2).sum(-1)[..., None] + 2.0 * cart @ shifts.T + (shifts**2).sum(-1)[None, None, :]
     dist = np.sqrt(np.maximum(sq.min(-1), 0.0))
     dist[np.arange(n_prim), np.arange(n_prim)] = 0.0
     return dist.astype(np.float32)

@@ -161,8 +161,11 @@ class SiteNetDIM(nn.Module):
         return [*self.global_.parameters(), *self.global_critic.parameters()]
 
     def encode_sites(
-        self, row_species: torch.Tensor, neighbour_species: torch.Tensor,
-        distances: torch.Tensor, mask: torch.Tensor,
+        self,
+        row_species: torch.Tensor,
+        neighbour_species: torch.Tensor,
+        distances: torch.Tensor,
+        mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.local(self.elements, row_species, neighbour_species, distances, mask)
 

@@ -53,7 +53,9 @@ class TrainConfig:
     def __post_init__(self):
         unknown = set(self.false_samples) - set(FALSE_SAMPLE_KINDS)
         if unknown:
-            raise ValueError(f"unknown false sample kinds {sorted(unknown)}; use {FALSE_SAMPLE_KINDS}")
+            raise ValueError(
+                f"unknown false sample kinds {sorted(unknown)}; use {FALSE_SAMPLE_KINDS}"
+            )
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1)")
 
@@ -81,8 +83,13 @@ def _fingerprint(packed: PackedCrystals, config: TrainConfig, model: SiteNetDIM)
     for arr in (packed.n_prim, packed.n_super, packed.species, packed.distances):
         h.update(np.ascontiguousarray(arr).tobytes())
     skip = {"device", "progress", "checkpoint_dir", "epochs", "patience"}
-    h.update(json.dumps({k: v for k, v in dataclasses.asdict(config).items() if k not in skip},
-                        sort_keys=True, default=list).encode())
+    h.update(
+        json.dumps(
+            {k: v for k, v in dataclasses.asdict(config).items() if k not in skip},
+            sort_keys=True,
+            default=list,
+        ).encode()
+    )
     h.update(json.dumps(model.config.to_dict(), sort_keys=True).encode())
     return h.hexdigest()
 
@@ -112,7 +119,10 @@ def _run_epoch(model, packed, indices, config, epoch, device, optimizers=None, d
     bar = tqdm(batches, desc=desc, disable=not config.progress, leave=False, unit="batch")
     for idx in bar:
         batch = packed.batch(idx).to(device)
-        with torch.set_grad_enabled(train), torch.autocast(device.type, torch.bfloat16, enabled=amp):
+        with (
+            torch.set_grad_enabled(train),
+            torch.autocast(device.type, torch.bfloat16, enabled=amp),
+        ):
             losses: Losses = dim_losses(
                 model, batch, gen, config.false_samples, config.pair_weighting
             )
@@ -125,7 +135,9 @@ def _run_epoch(model, packed, indices, config, epoch, device, optimizers=None, d
         for k, v in losses.as_floats().items():
             sums[k] += v * len(idx)
         weight += len(idx)
-        bar.set_postfix(local=f"{sums['dim_local'] / weight:.3f}", glob=f"{sums['dim_global'] / weight:.3f}")
+        bar.set_postfix(
+            local=f"{sums['dim_local'] / weight:.3f}", glob=f"{sums['dim_global'] / weight:.3f}"
+        )
     return {k: v / weight for k, v in sums.items()}
 
 
@@ -141,8 +153,9 @@ def pretrain(model: SiteNetDIM, packed: PackedCrystals, config: TrainConfig) -> 
     train_idx, val_idx = _split(len(packed), config)
     model.to(device)
     optimizers = [
-        torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
-                          amsgrad=True)
+        torch.optim.AdamW(
+            params, lr=config.learning_rate, weight_decay=config.weight_decay, amsgrad=True
+        )
         for params in (model.local_parameters(), model.global_parameters())
     ]
     result = TrainResult()
@@ -169,11 +182,16 @@ def pretrain(model: SiteNetDIM, packed: PackedCrystals, config: TrainConfig) -> 
             result.stopped_early = True
             break
         t0 = time.perf_counter()
-        train = _run_epoch(model, packed, train_idx, config, epoch, device, optimizers,
-                           desc=f"epoch {epoch}")
+        train = _run_epoch(
+            model, packed, train_idx, config, epoch, device, optimizers, desc=f"epoch {epoch}"
+        )
         seconds = time.perf_counter() - t0
-        row = {"epoch": epoch, **{f"train_{k}": v for k, v in train.items()},
-               "seconds": seconds, "structures_per_s": len(train_idx) / seconds}
+        row = {
+            "epoch": epoch,
+            **{f"train_{k}": v for k, v in train.items()},
+            "seconds": seconds,
+            "structures_per_s": len(train_idx) / seconds,
+        }
         monitor = train["dim_local"] + train["dim_global"]
         if len(val_idx):
             with torch.no_grad():
@@ -188,12 +206,20 @@ def pretrain(model: SiteNetDIM, packed: PackedCrystals, config: TrainConfig) -> 
         else:
             bad_epochs += 1
         if ckpt_path is not None:
-            _save_checkpoint(ckpt_path, {
-                "fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
-                "optimizers": [opt.state_dict() for opt in optimizers],
-                "history": result.history, "best_loss": best_loss, "best_state": best_state,
-                "best_epoch": result.best_epoch, "bad_epochs": bad_epochs,
-            })
+            _save_checkpoint(
+                ckpt_path,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizers": [opt.state_dict() for opt in optimizers],
+                    "history": result.history,
+                    "best_loss": best_loss,
+                    "best_state": best_state,
+                    "best_epoch": result.best_epoch,
+                    "bad_epochs": bad_epochs,
+                },
+            )
     else:
         result.stopped_early = bad_epochs >= config.patience and start < config.epochs
     if best_state is not None:

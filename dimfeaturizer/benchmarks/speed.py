@@ -1,0 +1,177 @@
+"""Speed and memory of the encoder against matminer's engineered featurisers.
+
+Run from the repository (reads the development corpus by default):
+
+    python -m dimfeaturizer.benchmarks.speed --data ../shared/data/mp_eform_gap.json.gz
+
+Everything runs single-process on whatever machine runs it; each memory figure is the
+peak resident set size of a fresh subprocess doing only that job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
+
+
+def load_structures(data: str, n: int, seed: int = 0) -> list:
+    """``n`` random crystals with <= 50 sites from a matminer-format dataset."""
+    from matminer.utils.io import load_dataframe_from_json
+
+    from .protocol import filter_frame
+
+    df = filter_frame(load_dataframe_from_json(data, pbar=False))
+    idx = np.random.default_rng(seed).choice(len(df), size=min(n, len(df)), replace=False)
+    return list(df["structure"].iloc[idx])
+
+
+def _encoder(pretrained: str | None, device: str):
+    from ..estimator import DIMEncoder
+
+    return DIMEncoder(pretrained=pretrained, device=device, random_state=0).fit()
+
+
+def time_transform(structures: list, pretrained: str | None, device: str) -> dict:
+    encoder = _encoder(pretrained, device)
+    encoder.transform(structures[:50])  # warm-up (allocator, lazy imports)
+    t0 = time.perf_counter()
+    encoder.transform(structures)
+    seconds = time.perf_counter() - t0
+    return {
+        "n": len(structures),
+        "seconds": seconds,
+        "structures_per_s": len(structures) / seconds,
+        "ms_per_structure": 1000 * seconds / len(structures),
+    }
+
+
+def time_matminer(featurizer, structures: list) -> dict:
+    """Median and mean per-structure time of a matminer featuriser, one process."""
+    featurizer.set_n_jobs(1)
+    if hasattr(featurizer, "fit"):
+        featurizer.fit(structures[:5])
+    times = []
+    for s in structures:
+        t0 = time.perf_counter()
+        featurizer.featurize(s)
+        times.append(time.perf_counter() - t0)
+    times = np.array(times)
+    return {
+        "n": len(structures),
+        "median_ms": 1000 * float(np.median(times)),
+        "mean_ms": 1000 * float(times.mean()),
+        "structures_per_s": 1 / float(times.mean()),
+    }
+
+
+def time_pretraining(structures: list, device: str, epochs: int = 1) -> dict:
+    from ..config import SiteNetConfig
+    from ..hub import untrained_model
+    from ..inference import prepare_all
+    from ..training import TrainConfig, pretrain
+
+    config = SiteNetConfig()
+    t0 = time.perf_counter()
+    packed = prepare_all(structures, list(range(len(structures))), config)
+    prep = time.perf_counter() - t0
+    model = untrained_model(config, 0)
+    result = pretrain(
+        model,
+        packed,
+        TrainConfig(epochs=epochs, device=device, progress=False, validation_fraction=0.0),
+    )
+    last = result.history[-1]
+    return {
+        "n": len(structures),
+        "preprocess_s": prep,
+        "epoch_s": last["seconds"],
+        "structures_per_s": last["structures_per_s"],
+        "false_samples": "all",
+    }
+
+
+def _peak_rss_child(job: str, data: str, n: int, device: str, pretrained: str | None) -> dict:
+    """Run one job in a fresh interpreter and report its peak RSS (MiB)."""
+    code = (
+        "import json, resource, warnings; warnings.simplefilter('ignore');"
+        "from dimfeaturizer.benchmarks import speed as s;"
+        f"st = s.load_structures({data!r}, {n});"
+        "import gc; gc.collect();"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        + (
+            f"r = s.time_transform(st, {pretrained!r}, {device!r});"
+            if job == "transform"
+            else f"r = s.time_pretraining(st, {device!r});"
+        )
+        + "r['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024;"
+        "r['rss_before_job_mib'] = base / 1024; print(json.dumps(r))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.simplefilter("ignore")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--pretrained", default="none", help="weights to time ('none' = untrained)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--n-transform", type=int, default=2000)
+    p.add_argument("--n-matminer", type=int, default=100)
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--memory", action="store_true", help="also the peak-memory jobs (slow)")
+    p.add_argument("--n-memory-transform", type=int, default=10000)
+    p.add_argument("--n-memory-train", type=int, default=25000)
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    args = p.parse_args(argv)
+    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    from matminer.featurizers.structure import OrbitalFieldMatrix, XRDPowderPattern
+
+    structures = load_structures(args.data, max(args.n_transform, args.n_train))
+    results = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch_threads": torch.get_num_threads(),
+            "device": args.device,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
+        "transform": time_transform(structures[: args.n_transform], pretrained, args.device),
+        "xrd": time_matminer(XRDPowderPattern(), structures[: args.n_matminer]),
+        "ofm": time_matminer(
+            OrbitalFieldMatrix(period_tag=False, flatten=True), structures[: args.n_matminer]
+        ),
+        "pretraining": time_pretraining(structures[: args.n_train], args.device),
+    }
+    dim_ms = results["transform"]["ms_per_structure"]
+    for name in ("xrd", "ofm"):
+        results[name]["speedup_of_dim_vs_this"] = results[name]["mean_ms"] / dim_ms
+    if args.memory:
+        results["memory_transform"] = _peak_rss_child(
+            "transform", args.data, args.n_memory_transform, args.device, pretrained
+        )
+        results["memory_pretraining"] = _peak_rss_child(
+            "train", args.data, args.n_memory_train, args.device, pretrained
+        )
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
