@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     feat.add_argument(
         "inputs",
         nargs="*",
-        help="CIF/POSCAR/JSON files or folders; default: the 20 bundled example crystals",
+        help="CIF/POSCAR/JSON files or folders; default: the 40 bundled example crystals",
     )
     feat.add_argument("--output", "-o", help="CSV file for all 128 columns")
     _encoder_args(feat)

@@ -57,7 +57,10 @@ class DeepInfoMaxFeaturizer(DIMBase, BaseFeaturizer):
             raise ValueError("Please set ignore_errors to True to use return_errors.")
         if isinstance(entries, pd.DataFrame):
             entries = entries.iloc[:, 0]
-        entries = [e[0] if isinstance(e, tuple) and len(e) == 1 else e for e in entries]
+        # featurize_dataframe passes df[[col]].values: rows are length-1 arrays
+        entries = [
+            e[0] if isinstance(e, (tuple, list, np.ndarray)) and len(e) == 1 else e for e in entries
+        ]
         if not entries:
             return []
         self._ready()

@@ -26,9 +26,18 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 
 
+def _bundled_root():
+    """Installed: the ``dimfeaturizer.pretrained`` package (the repository's top-level
+    ``pretrained/``, mapped there by pyproject.toml). Source checkout: that folder."""
+    try:
+        return resources.files("dimfeaturizer.pretrained")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "pretrained"
+
+
 def bundled_models() -> list[str]:
     """Names of the pretrained models shipped inside the package."""
-    root = resources.files("dimfeaturizer.pretrained")
+    root = _bundled_root()
     return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / CONFIG_NAME).is_file())
 
 
@@ -68,25 +77,94 @@ def resolve(
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
 ) -> Path:
-    """Directory holding the two files: a local folder, a bundled name, or a Hub repo id."""
+    """Directory holding the two files: a local folder, a bundled name, or a Hub repo id.
+
+    Hub files go through ``huggingface_hub``'s cache, so ``HF_HUB_OFFLINE=1`` or
+    ``local_files_only=True`` reuse an earlier download without any network access.
+    """
     path = Path(name_or_path)
     if path.is_dir():
         return path
     if str(name_or_path) in bundled_models() and revision is None:
-        return Path(str(resources.files("dimfeaturizer.pretrained") / str(name_or_path)))
-    from huggingface_hub import hf_hub_download
+        return Path(str(_bundled_root() / str(name_or_path)))
+    repo_id = str(name_or_path)
+    config = _download(repo_id, CONFIG_NAME, revision, revision, cache_dir, local_files_only)
+    # The cache keeps each commit in its own snapshots/<sha>/ folder: take the weights from
+    # the commit the config came from, so that a push between the two downloads cannot
+    # pair one commit's config with another's weights (or leave the weights elsewhere).
+    commit = config.parent.name
+    _download(repo_id, WEIGHTS_NAME, commit, revision, cache_dir, local_files_only)
+    return config.parent
 
-    files = [
-        hf_hub_download(
-            str(name_or_path),
-            name,
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
+
+def _download(
+    repo_id: str,
+    filename: str,
+    revision: str | None,
+    requested: str | None,
+    cache_dir: str | os.PathLike | None,
+    local_files_only: bool,
+) -> Path:
+    """``hf_hub_download`` with errors that name the repo, revision and file.
+
+    The ``huggingface_hub`` error stays attached as ``__cause__``.
+    """
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.utils import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    at = "" if requested is None else f" at revision {requested!r}"
+    try:
+        return Path(
+            hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=local_files_only,
+            )
         )
-        for name in (CONFIG_NAME, WEIGHTS_NAME)
-    ]
-    return Path(files[0]).parent
+    except HFValidationError as err:
+        raise ValueError(
+            f"{repo_id!r} is not an existing folder, not a bundled model "
+            f"({', '.join(bundled_models()) or 'none'}) and not a valid Hugging Face Hub "
+            f"repo id: {err}"
+        ) from err
+    except RepositoryNotFoundError as err:  # also GatedRepoError
+        raise ValueError(
+            f"{repo_id!r} is not an existing folder or a bundled model, and the Hugging Face "
+            f"Hub ({constants.ENDPOINT}) has no repository {repo_id!r} that you can access "
+            "(check the name; a private or gated repo needs a token: set HF_TOKEN)"
+        ) from err
+    except RevisionNotFoundError as err:
+        raise ValueError(
+            f"Hugging Face Hub repository {repo_id!r} has no revision {requested or 'main'!r} "
+            "(expected a branch, a tag or a full commit sha)"
+        ) from err
+    except LocalEntryNotFoundError as err:  # before EntryNotFoundError: it subclasses it
+        if local_files_only:
+            why = "local_files_only=True"
+        elif constants.HF_HUB_OFFLINE:
+            why = "HF_HUB_OFFLINE is set"
+        else:
+            why = f"the Hub ({constants.ENDPOINT}) could not be reached"
+        where = cache_dir if cache_dir is not None else constants.HF_HUB_CACHE
+        raise FileNotFoundError(
+            f"{filename} of Hugging Face Hub repository {repo_id!r}{at} is not in the local "
+            f"cache ({where}) and {why}: download it once with network access, or pass "
+            "the folder written by save_pretrained"
+        ) from err
+    except EntryNotFoundError as err:
+        raise ValueError(
+            f"Hugging Face Hub repository {repo_id!r}{at} has no file {filename!r}; a "
+            f"dimfeaturizer model repository holds {CONFIG_NAME} and {WEIGHTS_NAME} "
+            "(as written by save_pretrained / push_to_hub)"
+        ) from err
 
 
 def load_pretrained(

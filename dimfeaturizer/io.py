@@ -12,13 +12,19 @@ from pymatgen.core import Structure
 EXAMPLES = "mp_examples.json"
 
 
-def example_structures() -> pd.Series:
-    """20 real Materials Project crystals shipped with the package (MP ids as index)."""
+def example_dataframe() -> pd.DataFrame:
+    """40 real Materials Project crystals shipped with the package: ``structure``,
+    ``formula``, ``e_form`` (eV/atom) and ``gap`` (eV), MP ids as index (CC BY 4.0,
+    Jain et al., APL Materials 1, 011002, 2013). From the benchmark's train pool."""
     text = resources.files("dimfeaturizer.examples").joinpath(EXAMPLES).read_text()
-    data = json.loads(text)
-    return pd.Series(
-        {k: Structure.from_dict(v["structure"]) for k, v in data.items()}, name="structure"
-    )
+    df = pd.DataFrame.from_dict(json.loads(text), orient="index")
+    df["structure"] = [Structure.from_dict(d) for d in df["structure"]]
+    return df[["structure", "formula", "e_form", "gap"]]
+
+
+def example_structures() -> pd.Series:
+    """The structures of ``example_dataframe``."""
+    return example_dataframe()["structure"]
 
 
 def read_structures(paths: list[str]) -> pd.Series:

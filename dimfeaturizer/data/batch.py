@@ -123,12 +123,13 @@ def batches_by_sites(
     """Cut ``order`` into consecutive batches of at most ``max_rows`` primitive sites.
 
     A batch always holds at least one crystal (and ``min_crystals`` where possible: a
-    short tail is merged into the batch before it).
+    batch is only closed once it holds ``min_crystals``, even if that exceeds
+    ``max_rows``, and a short tail is merged into the batch before it).
     """
     sizes = n_prim[order]
     batches, start, rows = [], 0, 0
     for i, size in enumerate(sizes):  # one step per crystal, not per site
-        if rows + size > max_rows and i > start:
+        if rows + size > max_rows and i - start >= max(min_crystals, 1):
             batches.append(order[start:i])
             start, rows = i, 0
         rows += size

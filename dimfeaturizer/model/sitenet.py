@@ -8,6 +8,9 @@ row, only ``W_e e_pj`` per pair. Same arithmetic as concatenating, without the
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -153,6 +156,36 @@ class SiteNetDIM(nn.Module):
         self.global_ = GlobalEncoder(c)
         self.local_critic = LocalCritic(c.local_dim, n_feat + 1, c.upscale_hidden, c.upscale_dim)
         self.global_critic = Critic(c.global_dim, c.local_dim, c.upscale_hidden, c.upscale_dim)
+
+    # -- persistence (config.json + model.safetensors, see dimfeaturizer.hub) ----------
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+    ) -> SiteNetDIM:
+        """The model saved in a folder, a bundled model or a Hub repo (in eval mode)."""
+        from ..hub import load_pretrained  # hub imports this module
+
+        return load_pretrained(
+            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
+        )
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
+        from ..hub import save_pretrained
+
+        return save_pretrained(self, directory)
+
+    def push_to_hub(self, repo_id: str, **kwargs) -> str:
+        """Upload to the Hub (kwargs as in ``dimfeaturizer.hub.push_to_hub``); returns the
+        commit URL."""
+        from ..hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
 
     def local_parameters(self) -> list[nn.Parameter]:
         return [*self.local.parameters(), *self.local_critic.parameters()]

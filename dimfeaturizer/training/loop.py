@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -141,6 +142,31 @@ def _run_epoch(model, packed, indices, config, epoch, device, optimizers=None, d
     return {k: v / weight for k, v in sums.items()}
 
 
+def _deterministic_on_cpu(fn):
+    """Run ``fn(model, packed, config)`` with torch's deterministic algorithms on CPU.
+
+    The backward of advanced indexing (an accumulating ``index_put_``) adds with
+    atomics when torch uses more than one CPU thread, so without this two runs with
+    the same seed differ in the last bits; the deterministic variant makes CPU
+    pretraining (and checkpoint resume) bit-reproducible. The global flag is restored.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(model, packed, config):
+        if resolve_device(config.device).type != "cpu":
+            return fn(model, packed, config)
+        previous = torch.are_deterministic_algorithms_enabled()
+        warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+        torch.use_deterministic_algorithms(True)
+        try:
+            return fn(model, packed, config)
+        finally:
+            torch.use_deterministic_algorithms(previous, warn_only=warn_only)
+
+    return wrapper
+
+
+@_deterministic_on_cpu
 def pretrain(model: SiteNetDIM, packed: PackedCrystals, config: TrainConfig) -> TrainResult:
     """Deep InfoMax pretraining of ``model`` in place; returns the per-epoch history.
 

@@ -1,0 +1,58 @@
+"""A matminer featuriser as a clone-safe scikit-learn transformer.
+
+Some matminer featurisers do not store their constructor arguments (``OrbitalFieldMatrix``
+forgets ``period_tag``), so ``sklearn.clone`` cannot rebuild them. The adapter stores the
+class and its arguments instead and builds the featuriser in ``fit``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..inference import as_structure_list
+
+
+class MatminerTransformer(TransformerMixin, BaseEstimator):
+    """``featurizer_cls(**params)`` (or ``featurizer_cls.from_preset(preset)``) applied to
+    structures, or to their compositions with ``on="composition"``.
+
+    Entries the featuriser fails on become NaN rows (imputed downstream), so a rare
+    failure never aborts a benchmark; ``n_failed_`` counts them.
+    """
+
+    def __init__(self, featurizer_cls=None, params=None, *, preset=None, on="structure",
+                 n_jobs=1):
+        self.featurizer_cls = featurizer_cls
+        self.params = params
+        self.preset = preset
+        self.on = on
+        self.n_jobs = n_jobs
+
+    def _build(self):
+        if self.preset is not None:
+            return self.featurizer_cls.from_preset(self.preset, **(self.params or {}))
+        return self.featurizer_cls(**(self.params or {}))
+
+    def fit(self, X=None, y=None):
+        if self.on not in ("structure", "composition"):
+            raise ValueError(f"on must be 'structure' or 'composition', got {self.on!r}")
+        self.featurizer_ = self._build()
+        self.featurizer_.set_n_jobs(self.n_jobs)
+        self.feature_names_ = list(self.featurizer_.feature_labels())
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "featurizer_")
+        entries, _ = as_structure_list(X)
+        if self.on == "composition":
+            entries = [s.composition for s in entries]
+        rows = self.featurizer_.featurize_many(entries, ignore_errors=True, pbar=False)
+        out = np.array(rows, dtype=np.float64).reshape(len(entries), len(self.feature_names_))
+        self.n_failed_ = int(np.isnan(out).all(axis=1).sum())
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "featurizer_")
+        return np.asarray(self.feature_names_, dtype=object)

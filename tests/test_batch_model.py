@@ -1,0 +1,260 @@
+"""Packing, padded batches and the Site-Net forward pass: masks, padding invariance,
+batch order, batch cutting and segment means."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dimfeaturizer.config import SiteNetConfig
+from dimfeaturizer.data.batch import PackedCrystals, batches_by_sites
+from dimfeaturizer.data.structure import check_structure, prepare
+from dimfeaturizer.hub import untrained_model
+from dimfeaturizer.inference import encode_packed
+from dimfeaturizer.model.sitenet import segment_mean
+
+CONFIG = SiteNetConfig()
+BIG = SiteNetConfig(max_sites=400)  # only changes the supercell size, not the network
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread: these tensors are tiny, and on a busy 2-core machine two
+    threads contend (a training epoch can take 10x longer)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _prepare(structure, config=CONFIG):
+    return prepare(check_structure(structure, config), config)
+
+
+@pytest.fixture(scope="module")
+def arrays(structures):
+    return [_prepare(s) for s in structures]
+
+
+@pytest.fixture(scope="module")
+def packed(arrays):
+    return PackedCrystals(arrays)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return untrained_model(None, seed=0)
+
+
+# ---------------------------------------------------------------- packing and batches
+
+
+def test_packed_round_trip(arrays, packed):
+    assert len(packed) == len(arrays) == 14
+    for i, a in enumerate(arrays):
+        back = packed.crystal(i)
+        np.testing.assert_array_equal(back.species, a.species)
+        np.testing.assert_array_equal(back.distances, a.distances)
+    sub = packed.subset(np.array([11, 0, 5]))
+    assert len(sub) == 3
+    np.testing.assert_array_equal(sub.crystal(0).distances, arrays[11].distances)
+    np.testing.assert_array_equal(sub.crystal(2).species, arrays[5].species)
+
+
+def test_batch_shapes_and_masks(arrays, packed):
+    idx = np.array([3, 11, 0, 7, 10])
+    batch = packed.batch(idx)
+    m = np.array([arrays[i].n_prim for i in idx])
+    n = np.array([arrays[i].n_super for i in idx])
+    s, j = int(m.sum()), int(n.max())
+    assert batch.n_crystals == 5
+    assert batch.row_species.shape == (s,)
+    for name in ("neighbour_species", "distances", "mask"):
+        assert getattr(batch, name).shape == (s, j)
+    assert batch.distances.dtype == torch.float32 and batch.mask.dtype == torch.bool
+    assert batch.prim_species.shape == (5, int(m.max()))
+    np.testing.assert_array_equal(batch.n_prim.numpy(), m)
+    np.testing.assert_array_equal(batch.crystal_start.numpy(), np.cumsum(m) - m)
+    np.testing.assert_array_equal(batch.row_crystal.numpy(), np.repeat(np.arange(5), m))
+    np.testing.assert_array_equal(batch.row_local.numpy(),
+                                  np.concatenate([np.arange(k) for k in m]))
+    mask = batch.mask.numpy()
+    for b, i in enumerate(idx):
+        a = arrays[i]
+        rows = slice(int(batch.crystal_start[b]), int(batch.crystal_start[b] + m[b]))
+        assert mask[rows, : n[b]].all() and not mask[rows, n[b]:].any()
+        np.testing.assert_array_equal(batch.row_species[rows].numpy(), a.species[: m[b]])
+        np.testing.assert_array_equal(
+            batch.neighbour_species[rows, : n[b]].numpy(), np.tile(a.species, (m[b], 1))
+        )
+        np.testing.assert_array_equal(batch.distances[rows, : n[b]].numpy(), a.distances)
+        np.testing.assert_array_equal(batch.prim_species[b, : m[b]].numpy(), a.species[: m[b]])
+        assert (batch.prim_species[b, m[b]:] == 0).all()
+    assert (batch.neighbour_species[~batch.mask] == 0).all()
+    assert (batch.distances[~batch.mask] == 0).all()
+    assert (~batch.mask).any()  # this batch really is padded
+
+
+# ---------------------------------------------------------------- forward pass
+
+
+def test_padding_never_changes_a_vector(structures, model):
+    small = [_prepare(s) for s in structures[:4]]  # Cs, Fe, Si, NaCl: N = 48, 48, 36, 36
+    big = _prepare(structures[11], BIG)  # NaCoPO4 at 384 sites: lots of padding
+    assert big.n_super >= 8 * max(a.n_super for a in small)
+    packed = PackedCrystals([*small, big])
+    with torch.no_grad():
+        together = model(packed.batch(np.arange(5))).numpy()
+        for i in range(4):
+            alone = model(packed.batch(np.array([i]))).numpy()[0]
+            np.testing.assert_allclose(together[i], alone, atol=1e-6, rtol=0)
+        big_alone = model(packed.batch(np.array([4]))).numpy()[0]
+    np.testing.assert_allclose(together[4], big_alone, atol=1e-6, rtol=0)
+    # the inference path agrees whatever the batch size
+    one = encode_packed(model, packed, batch_sites=1, device=torch.device("cpu"))
+    np.testing.assert_allclose(one, together, atol=1e-6, rtol=0)
+
+
+def test_batch_order_does_not_matter(packed, model):
+    order = np.random.default_rng(3).permutation(len(packed))
+    with torch.no_grad():
+        forward = model(packed.batch(np.arange(len(packed)))).numpy()
+        shuffled = model(packed.batch(order)).numpy()
+    np.testing.assert_allclose(shuffled, forward[order], atol=1e-6, rtol=0)
+    # and different crystals really give different vectors
+    assert np.abs(forward[0] - forward[1]).max() > 1e-4
+
+
+def test_padded_entries_are_ignored(packed, model):
+    batch = packed.batch(np.arange(len(packed)))
+    pad = ~batch.mask
+    assert pad.sum() > 400
+    with torch.no_grad():
+        reference = model(batch)
+        batch.distances = batch.distances.masked_fill(pad, 1e3)
+        batch.neighbour_species = batch.neighbour_species.masked_fill(pad, 92)
+        junk = model(batch)
+        torch.testing.assert_close(junk, reference, atol=1e-6, rtol=0)
+        # the same change on a real pair does move the vector
+        row, col = (batch.mask.nonzero()[0]).tolist()
+        batch.distances[row, col + 1] = 1e3
+        assert (model(batch)[0] - reference[0]).abs().max() > 1e-5
+
+
+def test_no_gradient_through_padding(packed, model):
+    batch = packed.batch(np.arange(len(packed)))
+    batch.distances = batch.distances.clone().requires_grad_(True)
+    model.zero_grad()
+    model(batch).sum().backward()
+    grad = batch.distances.grad
+    assert (grad[~batch.mask] == 0).all()
+    assert (grad[batch.mask] != 0).float().mean() > 0.5
+
+
+def test_attention_weights_zero_on_padding(packed, model, monkeypatch):
+    captured = []
+    softmax = torch.softmax
+
+    def recording(*args, **kwargs):
+        out = softmax(*args, **kwargs)
+        captured.append(out.detach().clone())
+        return out
+
+    monkeypatch.setattr(torch, "softmax", recording)
+    batch = packed.batch(np.arange(len(packed)))
+    with torch.no_grad():
+        model(batch)
+    assert len(captured) == 1
+    attn = captured[0]
+    assert attn.shape == batch.mask.shape
+    assert (attn[~batch.mask] == 0).all()
+    torch.testing.assert_close(attn.sum(-1), torch.ones(len(attn)), atol=1e-5, rtol=0)
+    assert (attn[batch.mask] > 0).all()
+
+
+def test_model_output_shape_and_determinism(packed, model):
+    batch = packed.batch(np.arange(len(packed)))
+    with torch.no_grad():
+        out = model(batch)
+        again = untrained_model(None, seed=0)(batch)
+        other = untrained_model(None, seed=1)(batch)
+    assert out.shape == (14, 128) and torch.isfinite(out).all()
+    assert torch.equal(out, again)
+    assert (out - other).abs().max() > 1e-3
+
+
+# ---------------------------------------------------------------- segment_mean
+
+
+def test_segment_mean_matches_loop():
+    gen = torch.Generator().manual_seed(0)
+    values = torch.randn(20, 3, 2, generator=gen, dtype=torch.float64)
+    segment = torch.tensor([0, 0, 1, 2, 2, 2, 3, 1, 4, 4, 4, 4, 4, 0, 3, 2, 1, 1, 0, 4])
+    out = segment_mean(values, segment, 5)
+    assert out.shape == (5, 3, 2)
+    for k in range(5):
+        torch.testing.assert_close(out[k], values[segment == k].mean(0))
+    flat = segment_mean(torch.arange(6.0), torch.tensor([1, 1, 0, 2, 2, 2]), 3)
+    torch.testing.assert_close(flat, torch.tensor([2.0, 0.5, 4.0]))
+
+
+def test_segment_mean_gradient():
+    values = torch.ones(4, 2, requires_grad=True)
+    segment_mean(values, torch.tensor([0, 1, 1, 1]), 2).sum().backward()
+    expected = torch.tensor([[1.0, 1.0], [1 / 3, 1 / 3], [1 / 3, 1 / 3], [1 / 3, 1 / 3]])
+    torch.testing.assert_close(values.grad, expected)
+
+
+# ---------------------------------------------------------------- batches_by_sites
+
+
+def _as_lists(batches):
+    return [b.tolist() for b in batches]
+
+
+def test_batches_by_sites_hand_examples():
+    order = np.arange(6)
+    assert _as_lists(batches_by_sites(np.full(6, 3), order, 7)) == [[0, 1], [2, 3], [4, 5]]
+    # a crystal above max_rows gets a batch of its own
+    sizes = np.array([30, 2, 2])
+    assert _as_lists(batches_by_sites(sizes, np.arange(3), 10)) == [[0], [1, 2]]
+    # a short tail is merged into the batch before it
+    sizes = np.full(5, 5)
+    assert _as_lists(batches_by_sites(sizes, np.arange(5), 10, 2)) == [[0, 1], [2, 3, 4]]
+    # order is followed, not sorted
+    assert _as_lists(batches_by_sites(np.full(4, 3), np.array([2, 0, 3, 1]), 6)) == [
+        [2, 0], [3, 1]]
+
+
+def test_batches_by_sites_min_crystals_everywhere():
+    """Regression: with min_crystals=2 a crystal that did not fit used to be left alone
+    in a middle batch, and dim_losses then raised 'needs at least two crystals'."""
+    sizes = np.array([14, 10, 12])
+    assert _as_lists(batches_by_sites(sizes, np.arange(3), 20, 1)) == [[0], [1], [2]]
+    assert _as_lists(batches_by_sites(sizes, np.arange(3), 20, 2)) == [[0, 1, 2]]
+    sizes = np.array([2, 2, 48, 3, 3, 3])
+    assert _as_lists(batches_by_sites(sizes, np.arange(6), 10, 2)) == [
+        [0, 1], [2, 3], [4, 5]]
+
+
+@pytest.mark.parametrize("min_crystals", [1, 2, 3])
+@pytest.mark.parametrize("max_rows", [1, 8, 25, 60, 1000])
+def test_batches_by_sites_properties(min_crystals, max_rows):
+    rng = np.random.default_rng(max_rows * 10 + min_crystals)
+    for _ in range(20):
+        n_prim = rng.integers(1, 30, size=int(rng.integers(1, 25)))
+        order = rng.permutation(len(n_prim))
+        batches = batches_by_sites(n_prim, order, max_rows, min_crystals)
+        np.testing.assert_array_equal(np.concatenate(batches), order)
+        want = min(min_crystals, len(order))
+        assert all(len(b) >= want for b in batches)
+        for k, b in enumerate(batches):
+            rows = int(n_prim[b].sum())
+            if k < len(batches) - 1:
+                # closed only when the next crystal would not fit, and within max_rows
+                # unless min_crystals forced more
+                assert rows + n_prim[batches[k + 1][0]] > max_rows
+                assert rows <= max_rows or len(b) == max(min_crystals, 1)
+        if int(n_prim.sum()) <= max_rows:
+            assert len(batches) == 1
