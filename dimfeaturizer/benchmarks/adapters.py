@@ -22,8 +22,7 @@ class MatminerTransformer(TransformerMixin, BaseEstimator):
     failure never aborts a benchmark; ``n_failed_`` counts them.
     """
 
-    def __init__(self, featurizer_cls=None, params=None, *, preset=None, on="structure",
-                 n_jobs=1):
+    def __init__(self, featurizer_cls=None, params=None, *, preset=None, on="structure", n_jobs=1):
         self.featurizer_cls = featurizer_cls
         self.params = params
         self.preset = preset

@@ -47,8 +47,9 @@ class CachedFeaturizer(TransformerMixin, BaseEstimator):
     ``transform``.
     """
 
-    def __init__(self, transformer=None, cache_dir=None, *, chunk_size=200, n_jobs=1,
-                 progress=False):
+    def __init__(
+        self, transformer=None, cache_dir=None, *, chunk_size=200, n_jobs=1, progress=False
+    ):
         self.transformer = transformer
         self.cache_dir = cache_dir
         self.chunk_size = chunk_size
@@ -91,13 +92,21 @@ class CachedFeaturizer(TransformerMixin, BaseEstimator):
         self.hits_, self.misses_ = len(keys) - sum(k in missing for k in keys), len(missing)
         if missing:
             by_key = dict(zip(keys, entries))
-            chunks = [missing[i : i + self.chunk_size]
-                      for i in range(0, len(missing), self.chunk_size)]
-            jobs = (joblib.delayed(_featurise_chunk)(self.transformer_, [by_key[k] for k in c])
-                    for c in chunks)
+            chunks = [
+                missing[i : i + self.chunk_size] for i in range(0, len(missing), self.chunk_size)
+            ]
+            jobs = (
+                joblib.delayed(_featurise_chunk)(self.transformer_, [by_key[k] for k in c])
+                for c in chunks
+            )
             results = joblib.Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
-            bar = tqdm(zip(chunks, results), total=len(chunks), disable=not self.progress,
-                       desc=type(self.transformer_).__name__, unit="chunk")
+            bar = tqdm(
+                zip(chunks, results),
+                total=len(chunks),
+                disable=not self.progress,
+                desc=type(self.transformer_).__name__,
+                unit="chunk",
+            )
             for chunk, rows in bar:
                 self._memory.update(zip(chunk, rows))
                 self._save(chunk, rows)

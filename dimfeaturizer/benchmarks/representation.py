@@ -71,8 +71,13 @@ def head_steps(head: str, repeat: int) -> list[tuple[str, object]]:
         model = MLPRegressor(hidden_layer_sizes=(64,), max_iter=2000, random_state=repeat)
     else:
         raise ValueError(f"unknown head {head!r}; choose from {HEADS}")
-    return [("impute", SimpleImputer()), ("variance", VarianceThreshold()),
-            ("scale", StandardScaler()), ("clip", clip), (head, model)]
+    return [
+        ("impute", SimpleImputer()),
+        ("variance", VarianceThreshold()),
+        ("scale", StandardScaler()),
+        ("clip", clip),
+        (head, model),
+    ]
 
 
 def make_pipeline(step, head: str, repeat: int, cache_dir, n_jobs: int = 1) -> Pipeline:
@@ -99,8 +104,19 @@ def _fit_score(pipe_args, structures, y, train, test) -> float:
         return float(mean_absolute_error(y[test], pipe.predict([structures[i] for i in test])))
 
 
-def run(df: pd.DataFrame, targets, featurisers, heads, sizes, repeats, cache_dir, n_jobs,
-        pretrained=None, test_size=None, featurise_only=False) -> tuple[list[dict], dict]:
+def run(
+    df: pd.DataFrame,
+    targets,
+    featurisers,
+    heads,
+    sizes,
+    repeats,
+    cache_dir,
+    n_jobs,
+    pretrained=None,
+    test_size=None,
+    featurise_only=False,
+) -> tuple[list[dict], dict]:
     df = filter_frame(df)
     splits = make_splits(len(df))
     test = splits.test if test_size is None else splits.test[:test_size]
@@ -111,7 +127,8 @@ def run(df: pd.DataFrame, targets, featurisers, heads, sizes, repeats, cache_dir
         step = featuriser(name, pretrained)
         t0 = time.perf_counter()  # featurise every needed structure once (cached)
         CachedFeaturizer(step, cache_dir, n_jobs=n_jobs, progress=True).fit().transform(
-            [structures[i] for i in needed])
+            [structures[i] for i in needed]
+        )
         featurise_seconds[name] = time.perf_counter() - t0
         if featurise_only:
             continue
@@ -119,11 +136,22 @@ def run(df: pd.DataFrame, targets, featurisers, heads, sizes, repeats, cache_dir
             y = df[target].to_numpy(dtype=float)
             jobs = [(head, n, r) for head in heads for n in sizes for r in range(repeats)]
             maes = joblib.Parallel(n_jobs=n_jobs)(
-                joblib.delayed(_fit_score)((step, head, r, cache_dir), structures, y,
-                                           splits.labelled(n, r), test)
-                for head, n, r in jobs)
-            records += [{"featuriser": name, "head": head, "target": target, "n": n,
-                         "repeat": r, "mae": mae} for (head, n, r), mae in zip(jobs, maes)]
+                joblib.delayed(_fit_score)(
+                    (step, head, r, cache_dir), structures, y, splits.labelled(n, r), test
+                )
+                for head, n, r in jobs
+            )
+            records += [
+                {
+                    "featuriser": name,
+                    "head": head,
+                    "target": target,
+                    "n": n,
+                    "repeat": r,
+                    "mae": mae,
+                }
+                for (head, n, r), mae in zip(jobs, maes)
+            ]
             print(f"{name} {target}: done", file=sys.stderr, flush=True)
     return records, featurise_seconds
 
@@ -133,10 +161,12 @@ def summary_table(records: list[dict]) -> str:
     lines = []
     for (target, head), part in df.groupby(["target", "head"], sort=False):
         sizes = sorted(part["n"].unique())
-        lines += [f"\n### {target}, {head} (test MAE: median [IQR] over "
-                  f"{part['repeat'].nunique()} repeats)\n",
-                  "| featuriser | " + " | ".join(f"N={n}" for n in sizes) + " |",
-                  "|---|" + "---|" * len(sizes)]
+        lines += [
+            f"\n### {target}, {head} (test MAE: median [IQR] over "
+            f"{part['repeat'].nunique()} repeats)\n",
+            "| featuriser | " + " | ".join(f"N={n}" for n in sizes) + " |",
+            "|---|" + "---|" * len(sizes),
+        ]
         for name, rows in part.groupby("featuriser", sort=False):
             cells = []
             for n in sizes:
@@ -155,18 +185,30 @@ def timing(structures: list, featurisers, pretrained, n_sample: int) -> list[dic
     for name in featurisers:
         if name.startswith("dim"):
             t = time_transform(structures, pretrained if name == "dim" else None, "cpu")
-            rows.append({"featuriser": name, "ms_per_structure": t["ms_per_structure"],
-                         "structures_per_s": t["structures_per_s"], "n": t["n"],
-                         "how": "batched transform, all preprocessing included"})
+            rows.append(
+                {
+                    "featuriser": name,
+                    "ms_per_structure": t["ms_per_structure"],
+                    "structures_per_s": t["structures_per_s"],
+                    "n": t["n"],
+                    "how": "batched transform, all preprocessing included",
+                }
+            )
         else:
             step = featuriser(name).fit()
             sample = structures[:n_sample]
             if name == "magpie":
                 sample = [s.composition for s in sample]
             t = time_matminer(step.featurizer_, sample)
-            rows.append({"featuriser": name, "ms_per_structure": t["median_ms"],
-                         "structures_per_s": t["structures_per_s"], "n": t["n"],
-                         "how": "median of per-structure featurize()"})
+            rows.append(
+                {
+                    "featuriser": name,
+                    "ms_per_structure": t["median_ms"],
+                    "structures_per_s": t["structures_per_s"],
+                    "n": t["n"],
+                    "how": "median of per-structure featurize()",
+                }
+            )
     dim = next((r["ms_per_structure"] for r in rows if r["featuriser"] == "dim"), None)
     for r in rows:
         r["times_dim"] = None if dim is None else r["ms_per_structure"] / dim
@@ -174,12 +216,16 @@ def timing(structures: list, featurisers, pretrained, n_sample: int) -> list[dic
 
 
 def timing_table(rows: list[dict]) -> str:
-    lines = ["| featuriser | ms / structure | structures / s | x DIM time | how |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| featuriser | ms / structure | structures / s | x DIM time | how |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         ratio = "" if r["times_dim"] is None else f"{r['times_dim']:.1f}"
-        lines.append(f"| {r['featuriser']} | {r['ms_per_structure']:.2f} | "
-                     f"{r['structures_per_s']:.0f} | {ratio} | {r['how']} (n={r['n']}) |")
+        lines.append(
+            f"| {r['featuriser']} | {r['ms_per_structure']:.2f} | "
+            f"{r['structures_per_s']:.0f} | {ratio} | {r['how']} (n={r['n']}) |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -199,11 +245,14 @@ def box_plots(records: list[dict], path: Path, head: str) -> None:
     width = 0.8 / len(names)
     for ax, target in zip(axes[0], targets):
         for k, name in enumerate(names):
-            data = [df[(df.target == target) & (df.featuriser == name) & (df.n == n)]["mae"]
-                    for n in sizes]
+            data = [
+                df[(df.target == target) & (df.featuriser == name) & (df.n == n)]["mae"]
+                for n in sizes
+            ]
             pos = np.arange(len(sizes)) + (k - (len(names) - 1) / 2) * width
-            bp = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True,
-                            showfliers=False)
+            bp = ax.boxplot(
+                data, positions=pos, widths=width * 0.9, patch_artist=True, showfliers=False
+            )
             for box in bp["boxes"]:
                 box.set_facecolor(colours[k % 10])
             ax.plot([], [], color=colours[k % 10], lw=8, label=name)
@@ -219,8 +268,9 @@ def box_plots(records: list[dict], path: Path, head: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", default=DEFAULT_DATA, help="matminer-format dataframe JSON")
     src.add_argument("--dataset", default=None, help="a matminer dataset name (downloads)")
@@ -238,11 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--featurise-only", action="store_true", help="fill the cache and stop")
     args = p.parse_args(argv)
     command = "python -m dimfeaturizer.benchmarks.representation " + shlex.join(
-        argv if argv is not None else sys.argv[1:])
+        argv if argv is not None else sys.argv[1:]
+    )
     df = load_data(args.data if args.dataset is None else None, args.dataset)
-    records, featurise_seconds = run(df, args.target, args.featurisers, args.heads, args.sizes,
-                                     args.repeats, args.cache_dir, args.n_jobs, args.pretrained,
-                                     args.test_size, args.featurise_only)
+    records, featurise_seconds = run(
+        df,
+        args.target,
+        args.featurisers,
+        args.heads,
+        args.sizes,
+        args.repeats,
+        args.cache_dir,
+        args.n_jobs,
+        args.pretrained,
+        args.test_size,
+        args.featurise_only,
+    )
     if args.featurise_only:
         print(json.dumps(featurise_seconds))
         return 0
@@ -251,11 +312,24 @@ def main(argv: list[str] | None = None) -> int:
     times = timing(sample, args.featurisers, args.pretrained, args.timing_sample)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(
-        {"command": command, "records": records, "timing": times,
-         "featurise_seconds_with_cache": featurise_seconds}, indent=1) + "\n")
-    md = (f"# Representation benchmark\n\nCommand:\n\n```\n{command}\n```\n"
-          + summary_table(records) + "\n## Featurisation time\n\n" + timing_table(times))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "records": records,
+                "timing": times,
+                "featurise_seconds_with_cache": featurise_seconds,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    md = (
+        f"# Representation benchmark\n\nCommand:\n\n```\n{command}\n```\n"
+        + summary_table(records)
+        + "\n## Featurisation time\n\n"
+        + timing_table(times)
+    )
     (out / "summary.md").write_text(md)
     for head in args.heads:
         box_plots(records, out / f"boxplots_{head}.png", head)

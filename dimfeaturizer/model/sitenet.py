@@ -56,6 +56,19 @@ class LocalEncoder(nn.Module):
         self.logvar = nn.Linear(config.value_dim, config.local_dim)
         self.site_dim = config.site_dim
 
+    def _first_layers(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention and value MLPs' first layers stacked: one (2H, bond) matmul."""
+        first_att, first_val = self.attention[0], self.values[0]
+        weight = torch.cat([first_att.weight, first_val.weight])
+        return weight, torch.cat([first_att.bias, first_val.bias])
+
+    def edge_terms(self, distances: torch.Tensor) -> torch.Tensor:
+        """``W_e e_pj`` for every pair, (S, J, 2H): depends on geometry only, so false
+        samples that keep a row's geometry reuse it."""
+        edge = self.distance_embed(distances.unsqueeze(-1))  # (S, J, distance_dim)
+        weight, _ = self._first_layers()
+        return edge @ weight[:, 2 * self.site_dim :].T
+
     def forward(
         self,
         elements: torch.Tensor,
@@ -63,21 +76,23 @@ class LocalEncoder(nn.Module):
         neighbour_species: torch.Tensor,
         distances: torch.Tensor,
         mask: torch.Tensor,
+        edge_terms: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if edge_terms is None:
+            edge_terms = self.edge_terms(distances)
         table = self.site_embed(elements)  # (Z+1, site_dim)
-        edge = self.distance_embed(distances.unsqueeze(-1))  # (S, J, distance_dim)
-        first_att, first_val = self.attention[0], self.values[0]
+        weight, bias = self._first_layers()
         d = self.site_dim
-        weight = torch.cat([first_att.weight, first_val.weight])  # (2H, bond)
-        bias = torch.cat([first_att.bias, first_val.bias])
         row_part = table[row_species] @ weight[:, :d].T  # (S, 2H)
         nbr_part = (table @ weight[:, d : 2 * d].T)[neighbour_species]  # (S, J, 2H)
-        hidden = F.mish(nbr_part + (edge @ weight[:, 2 * d :].T) + (row_part + bias)[:, None, :])
-        h_att, h_val = hidden.split([first_att.out_features, first_val.out_features], dim=-1)
+        hidden = F.mish(nbr_part + edge_terms + (row_part + bias)[:, None, :])
+        n_att = self.attention[0].out_features
+        h_att, h_val = hidden.split([n_att, hidden.shape[-1] - n_att], dim=-1)
         logits = self.attention[2](h_att).squeeze(-1).masked_fill(~mask, float("-inf"))
         attn = torch.softmax(logits, dim=-1).masked_fill(~mask, 0.0)
-        values = self.values[2](h_val)  # (S, J, value_dim)
-        pooled = torch.einsum("sj,sjv->sv", attn, values)
+        # the value MLP ends linearly and attention weights sum to 1, so pooling the
+        # hidden layer first and projecting once is the same sum without a per-pair matmul
+        pooled = self.values[2](torch.einsum("sj,sjh->sh", attn, h_val))
         return self.mu(pooled), self.logvar(pooled)
 
 
@@ -119,24 +134,27 @@ class LocalCritic(Critic):
     layer of u_c is folded into the z side, so no (S, J, upscale_dim) tensor is built.
     """
 
-    def score_pairs(
-        self,
-        z: torch.Tensor,
-        elements: torch.Tensor,
-        neighbour_species: torch.Tensor,
-        distances: torch.Tensor,
+    def constituents(
+        self, elements: torch.Tensor, neighbour_species: torch.Tensor, distances: torch.Tensor
     ) -> torch.Tensor:
-        """T for every pair: ``z`` (S, z_dim) with constituents (S, J) -> (S, J)."""
-        first, last = self.u_c[0], self.u_c[2]
+        """Hidden layer of u_c for every pair, (S, J, hidden)."""
+        first = self.u_c[0]
         n_feat = elements.shape[1]
         table = elements @ first.weight[:, :n_feat].T  # (Z+1, hidden)
-        hidden = F.mish(
+        return F.mish(
             table[neighbour_species]
             + distances.unsqueeze(-1) * first.weight[:, n_feat]
             + first.bias
         )
+
+    def score_pairs(self, z: torch.Tensor, constituents: torch.Tensor) -> torch.Tensor:
+        """T of each site vector ``z`` (S, z_dim) against its row of ``constituents``
+        (S, J, hidden) -> (S, J)."""
+        last = self.u_c[2]
         zu = self.u_z(z)  # (S, out)
-        return torch.einsum("sh,sjh->sj", zu @ last.weight, hidden) + (zu @ last.bias)[:, None]
+        return (
+            torch.einsum("sh,sjh->sj", zu @ last.weight, constituents) + (zu @ last.bias)[:, None]
+        )
 
 
 class SiteNetDIM(nn.Module):
@@ -199,8 +217,11 @@ class SiteNetDIM(nn.Module):
         neighbour_species: torch.Tensor,
         distances: torch.Tensor,
         mask: torch.Tensor,
+        edge_terms: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.local(self.elements, row_species, neighbour_species, distances, mask)
+        return self.local(
+            self.elements, row_species, neighbour_species, distances, mask, edge_terms
+        )
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """The crystal vectors (B, global_dim): the deterministic mean, no noise."""

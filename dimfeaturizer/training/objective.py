@@ -128,36 +128,43 @@ def dim_losses(
         return torch.randn(shape, generator=generator, device=generator.device).to(device)
 
     # ---- local level: site vector vs its (neighbour, distance) pairs
-    site_mu, site_logvar = model.encode_sites(batch.row_species, nbr, dist, mask)
+    edge = model.local.edge_terms(dist)  # every false sample below keeps the rows' geometry
+    site_mu, site_logvar = model.encode_sites(batch.row_species, nbr, dist, mask, edge)
     z_local = site_mu + (0.5 * site_logvar).exp() * noise(site_mu.shape)
     critic = model.local_critic
 
-    def local_term(nbr_species, distances, pair_mask, sign):
-        t = critic.score_pairs(z_local, elements, nbr_species, distances)
-        w = pair_weights(distances, pair_mask, pair_weighting)
+    # constituents and weights of every row; a false set that is another row's true set
+    # (other crystal) gathers them, keeping its own mask and weights
+    hidden = critic.constituents(elements, nbr, dist)
+    weights = pair_weights(dist, mask, pair_weighting)
+
+    def local_term(constituents, w, sign):
+        t = critic.score_pairs(z_local, constituents)
         return (w * F.softplus(sign * t)).sum(-1)
 
-    true_local = local_term(nbr, dist, mask, -1.0)
+    true_local = local_term(hidden, weights, -1.0)
 
     def donor_rows(donor_crystal):  # row (b, p) -> row (d, p mod M_d)
         d = donor_crystal[rc]
         return batch.crystal_start[d] + batch.row_local % batch.n_prim[d]
 
     other = donor_rows(derangement(b, generator, device))
-    false_local = [local_term(nbr[other], dist[other], mask[other], 1.0)]
+    false_local = [local_term(hidden[other], weights[other], 1.0)]
     synthetic = {}  # kind -> (row species, neighbour species, owner crystal per row)
     if "composition" in false_samples:
         donor = derangement(b, generator, device)
         row_s, nbr_s = remap_species(batch, donor[rc])
         synthetic["composition"] = (row_s, nbr_s, rc)
-        false_local.append(local_term(nbr_s, dist, mask, 1.0))
+        false_local.append(local_term(critic.constituents(elements, nbr_s, dist), weights, 1.0))
     if "polymorph" in false_samples:
         donor = derangement(b, generator, device)  # crystal b gets d = donor[b]'s geometry
         owner = torch.argsort(donor)[rc]  # row of crystal d belongs to b with donor[b] = d
         row_s, nbr_s = remap_species(batch, owner)
         synthetic["polymorph"] = (row_s, nbr_s, owner)
         q = donor_rows(donor)
-        false_local.append(local_term(nbr_s[q], dist[q], mask[q], 1.0))
+        false_local.append(
+            local_term(critic.constituents(elements, nbr_s[q], dist[q]), weights[q], 1.0)
+        )
     valid_perm = None
     if "permutation" in false_samples:
         perm, valid_perm = species_permutation(batch, generator)
@@ -182,7 +189,7 @@ def dim_losses(
     available = [torch.ones(b, device=device)]
     for kind, (row_s, nbr_s, owner) in synthetic.items():
         with torch.no_grad():
-            fake_sites, _ = model.encode_sites(row_s, nbr_s, dist, mask)
+            fake_sites, _ = model.encode_sites(row_s, nbr_s, dist, mask, edge.detach())
         false_global.append(global_term(model.global_critic.u_c(fake_sites), owner, 1.0))
         ok = valid_perm if kind == "permutation" else torch.ones(b, dtype=torch.bool, device=device)
         available.append(ok.float())
