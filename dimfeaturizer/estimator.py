@@ -50,6 +50,7 @@ class DIMBase(BaseEstimator):
         patience: int = 10,
         device: str = "auto",
         amp: bool = True,
+        compile: bool | str = "auto",
         inference_batch_sites: int = 4096,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
@@ -73,6 +74,7 @@ class DIMBase(BaseEstimator):
         self.patience = patience
         self.device = device
         self.amp = amp
+        self.compile = compile
         self.inference_batch_sites = inference_batch_sites
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
@@ -127,6 +129,7 @@ class DIMBase(BaseEstimator):
             patience=self.patience,
             device=self.device,
             amp=self.amp,
+            compile=self.compile,
             seed=seed,
             checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
             progress=self.progress,
@@ -183,8 +186,10 @@ class DIMEncoder(TransformerMixin, DIMBase):
     config : SiteNetConfig or None
         Architecture of a randomly initialised model (``pretrained=None`` only).
     epochs, batch_sites, learning_rate, weight_decay, alpha, beta, false_samples,
-    pair_weighting, validation_fraction, patience, amp, checkpoint_dir
+    pair_weighting, validation_fraction, patience, amp, compile, checkpoint_dir
         Pretraining hyper-parameters (see ``dimfeaturizer.training.TrainConfig``);
+        ``compile`` uses ``torch.compile`` for ~2x faster CPU training ("auto": for
+        runs of at least 20,000 structure-epochs; falls back to eager if it fails);
         ``false_samples=()`` switches the synthetic false samples off (the ablation).
     device : {"auto", "cpu", "cuda", ...}, default="auto"
     inference_batch_sites : int, default=4096

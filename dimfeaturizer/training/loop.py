@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..data.batch import PackedCrystals, batches_by_sites
 from ..model.sitenet import SiteNetDIM
-from .objective import FALSE_SAMPLE_KINDS, Losses, dim_losses
+from .objective import FALSE_SAMPLE_KINDS, Kernels, Losses, dim_losses
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -50,6 +50,9 @@ class TrainConfig:
     seed: int = 0
     checkpoint_dir: str | None = None
     progress: bool = True
+    # torch.compile the per-pair kernels: ~2x faster on CPU, ~35 s to compile once;
+    # "auto" compiles when the run is long enough (>= 20,000 structure-epochs)
+    compile: bool | str = "auto"
 
     def __post_init__(self):
         unknown = set(self.false_samples) - set(FALSE_SAMPLE_KINDS)
@@ -83,7 +86,7 @@ def _fingerprint(packed: PackedCrystals, config: TrainConfig, model: SiteNetDIM)
     h = hashlib.sha256()
     for arr in (packed.n_prim, packed.n_super, packed.species, packed.distances):
         h.update(np.ascontiguousarray(arr).tobytes())
-    skip = {"device", "progress", "checkpoint_dir", "epochs", "patience"}
+    skip = {"device", "progress", "checkpoint_dir", "epochs", "patience", "compile"}
     h.update(
         json.dumps(
             {k: v for k, v in dataclasses.asdict(config).items() if k not in skip},
@@ -105,7 +108,54 @@ def _split(n: int, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def _run_epoch(model, packed, indices, config, epoch, device, optimizers=None, desc=""):
+def _kernels(model: SiteNetDIM, config: TrainConfig, n_train: int) -> Kernels:
+    wanted = config.compile
+    if wanted == "auto":
+        wanted = n_train * config.epochs >= 20_000
+    return Kernels.of(model, compile=bool(wanted))
+
+
+def _run_epoch_or_fall_back(model, packed, indices, config, epoch, device, kernels, optimizers):
+    """A training epoch; if compiled kernels fail (no C++ toolchain, unsupported
+    platform), restore the state from before the epoch and run it eagerly instead."""
+    compiled = kernels.compiled
+    if compiled:
+        saved = copy.deepcopy((model.state_dict(), [o.state_dict() for o in optimizers]))
+    try:
+        out = _run_epoch(
+            model,
+            packed,
+            indices,
+            config,
+            epoch,
+            device,
+            kernels,
+            optimizers,
+            desc=f"epoch {epoch}",
+        )
+    except Exception as err:  # noqa: BLE001 - any compiler failure means: run eagerly
+        if not compiled:
+            raise
+        logger.warning("torch.compile failed (%s); training eagerly", type(err).__name__)
+        model.load_state_dict(saved[0])
+        for opt, state in zip(optimizers, saved[1]):
+            opt.load_state_dict(state)
+        kernels = Kernels.of(model, compile=False)
+        out = _run_epoch(
+            model,
+            packed,
+            indices,
+            config,
+            epoch,
+            device,
+            kernels,
+            optimizers,
+            desc=f"epoch {epoch}",
+        )
+    return {**out, "kernels": kernels}
+
+
+def _run_epoch(model, packed, indices, config, epoch, device, kernels, optimizers=None, desc=""):
     """Mean losses over one pass; trains if ``optimizers`` are given."""
     train = optimizers is not None
     # validation draws the same false samples every epoch: its losses are comparable
@@ -125,7 +175,7 @@ def _run_epoch(model, packed, indices, config, epoch, device, optimizers=None, d
             torch.autocast(device.type, torch.bfloat16, enabled=amp),
         ):
             losses: Losses = dim_losses(
-                model, batch, gen, config.false_samples, config.pair_weighting
+                model, batch, gen, config.false_samples, config.pair_weighting, kernels
             )
         if train:
             for opt in optimizers:
@@ -203,14 +253,16 @@ def pretrain(model: SiteNetDIM, packed: PackedCrystals, config: TrainConfig) -> 
         bad_epochs, start = state["bad_epochs"], state["epoch"] + 1
         result.best_epoch = state["best_epoch"]
         logger.info("resuming from %s after epoch %d", ckpt_path, state["epoch"])
+    kernels = _kernels(model, config, len(train_idx))
     for epoch in range(start, config.epochs):
         if bad_epochs >= config.patience:
             result.stopped_early = True
             break
         t0 = time.perf_counter()
-        train = _run_epoch(
-            model, packed, train_idx, config, epoch, device, optimizers, desc=f"epoch {epoch}"
+        train = _run_epoch_or_fall_back(
+            model, packed, train_idx, config, epoch, device, kernels, optimizers
         )
+        kernels = train.pop("kernels")
         seconds = time.perf_counter() - t0
         row = {
             "epoch": epoch,
@@ -221,7 +273,9 @@ def pretrain(model: SiteNetDIM, packed: PackedCrystals, config: TrainConfig) -> 
         monitor = train["dim_local"] + train["dim_global"]
         if len(val_idx):
             with torch.no_grad():
-                val = _run_epoch(model, packed, val_idx, config, epoch, device, desc="validation")
+                val = _run_epoch(
+                    model, packed, val_idx, config, epoch, device, kernels, desc="validation"
+                )
             row.update({f"val_{k}": v for k, v in val.items()})
             monitor = val["dim_local"] + val["dim_global"]
         result.history.append(row)

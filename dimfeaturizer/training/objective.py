@@ -7,6 +7,7 @@ batch: no new structures, no pymatgen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -105,12 +106,31 @@ class Losses:
         return {k: float(v.detach()) for k, v in vars(self).items()}
 
 
+@dataclass(frozen=True)
+class Kernels:
+    """The per-pair parts of a training step: the model's own methods, or the same
+    methods through ``torch.compile`` (fuses the gather/add/mish chains; ~2x on CPU)."""
+
+    edge_terms: Callable
+    local: Callable
+    constituents: Callable
+    compiled: bool = False
+
+    @classmethod
+    def of(cls, model: SiteNetDIM, compile: bool = False) -> Kernels:
+        fns = (model.local.edge_terms, model.local.forward, model.local_critic.constituents)
+        if compile:
+            fns = tuple(torch.compile(f, dynamic=True) for f in fns)
+        return cls(*fns, compiled=compile)
+
+
 def dim_losses(
     model: SiteNetDIM,
     batch: Batch,
     generator: torch.Generator,
     false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS,
     pair_weighting: str = "inverse_square",
+    kernels: Kernels | None = None,
 ) -> Losses:
     """Local and global DIM (Jensen-Shannon) and KL losses of one batch.
 
@@ -128,14 +148,15 @@ def dim_losses(
         return torch.randn(shape, generator=generator, device=generator.device).to(device)
 
     # ---- local level: site vector vs its (neighbour, distance) pairs
-    edge = model.local.edge_terms(dist)  # every false sample below keeps the rows' geometry
-    site_mu, site_logvar = model.encode_sites(batch.row_species, nbr, dist, mask, edge)
+    k = kernels or Kernels.of(model)
+    edge = k.edge_terms(dist)  # every false sample below keeps the rows' geometry
+    site_mu, site_logvar = k.local(elements, batch.row_species, nbr, dist, mask, edge)
     z_local = site_mu + (0.5 * site_logvar).exp() * noise(site_mu.shape)
     critic = model.local_critic
 
     # constituents and weights of every row; a false set that is another row's true set
     # (other crystal) gathers them, keeping its own mask and weights
-    hidden = critic.constituents(elements, nbr, dist)
+    hidden = k.constituents(elements, nbr, dist)
     weights = pair_weights(dist, mask, pair_weighting)
 
     def local_term(constituents, w, sign):
@@ -155,16 +176,14 @@ def dim_losses(
         donor = derangement(b, generator, device)
         row_s, nbr_s = remap_species(batch, donor[rc])
         synthetic["composition"] = (row_s, nbr_s, rc)
-        false_local.append(local_term(critic.constituents(elements, nbr_s, dist), weights, 1.0))
+        false_local.append(local_term(k.constituents(elements, nbr_s, dist), weights, 1.0))
     if "polymorph" in false_samples:
         donor = derangement(b, generator, device)  # crystal b gets d = donor[b]'s geometry
         owner = torch.argsort(donor)[rc]  # row of crystal d belongs to b with donor[b] = d
         row_s, nbr_s = remap_species(batch, owner)
         synthetic["polymorph"] = (row_s, nbr_s, owner)
         q = donor_rows(donor)
-        false_local.append(
-            local_term(critic.constituents(elements, nbr_s[q], dist[q]), weights[q], 1.0)
-        )
+        false_local.append(local_term(k.constituents(elements, nbr_s[q], dist[q]), weights[q], 1.0))
     valid_perm = None
     if "permutation" in false_samples:
         perm, valid_perm = species_permutation(batch, generator)
@@ -189,7 +208,7 @@ def dim_losses(
     available = [torch.ones(b, device=device)]
     for kind, (row_s, nbr_s, owner) in synthetic.items():
         with torch.no_grad():
-            fake_sites, _ = model.encode_sites(row_s, nbr_s, dist, mask, edge.detach())
+            fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, edge.detach())
         false_global.append(global_term(model.global_critic.u_c(fake_sites), owner, 1.0))
         ok = valid_perm if kind == "permutation" else torch.ones(b, dtype=torch.bool, device=device)
         available.append(ok.float())
