@@ -10,6 +10,7 @@ resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import joblib
@@ -31,6 +32,29 @@ def structure_key(structure) -> str:
     return h.hexdigest()
 
 
+def _tensor_by_value(dtype, shape, data):  # names a tensor in a hash; never called
+    raise NotImplementedError
+
+
+class _Hasher(joblib.hashing.NumpyHasher):
+    """``joblib.hash`` with torch tensors hashed by value. A pickled tensor goes through
+    ``torch.save``, whose archive carries a fresh serialization id, so plain
+    ``joblib.hash`` gives the same weights a new key on every fit. Streams without
+    tensors (matminer featurisers) hash exactly as ``joblib.hash`` does."""
+
+    def reducer_override(self, obj):
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous().reshape(-1)
+            return _tensor_by_value, (str(obj.dtype), tuple(obj.shape), t.view(torch.uint8).numpy())
+        return NotImplemented
+
+
+def fingerprint(obj) -> str:
+    """A stable hash of a (fitted) featuriser: parameters and weights, by value."""
+    return _Hasher(hash_name="md5").hash(obj)
+
+
 # rows already read, shared by every fit of the same featuriser in this process
 _STORE: dict[tuple[str, str], tuple[dict[str, np.ndarray], set[str]]] = {}
 
@@ -42,7 +66,7 @@ def _featurise_chunk(transformer, entries):
 class CachedFeaturizer(TransformerMixin, BaseEstimator):
     """``transformer`` with its rows cached under ``cache_dir/<featuriser hash>/``.
 
-    The featuriser hash is ``joblib.hash`` of the *fitted* transformer, so weights and
+    The featuriser hash is ``fingerprint`` of the *fitted* transformer, so weights and
     parameters are both part of the key. ``hits_``/``misses_`` count rows of the last
     ``transform``.
     """
@@ -58,7 +82,7 @@ class CachedFeaturizer(TransformerMixin, BaseEstimator):
 
     def fit(self, X=None, y=None):
         self.transformer_ = clone(self.transformer).fit(X, y)
-        self.key_ = joblib.hash(self.transformer_)
+        self.key_ = fingerprint(self.transformer_)
         return self
 
     @property
@@ -77,8 +101,8 @@ class CachedFeaturizer(TransformerMixin, BaseEstimator):
         if self.cache_dir is None or not self.directory.exists():
             return
         for file in sorted(self.directory.glob("chunk-*.npz")):
-            if file.stem in self._loaded:
-                continue
+            if file.stem in self._loaded or file.name.endswith(".tmp.npz"):
+                continue  # a temporary file is a write a killed run never finished
             with np.load(file) as data:
                 self._memory.update(zip(data["keys"].tolist(), data["rows"]))
             self._loaded.add(file.stem)
@@ -89,7 +113,9 @@ class CachedFeaturizer(TransformerMixin, BaseEstimator):
         entries, _ = as_structure_list(X)
         keys = [structure_key(s) for s in entries]
         missing = list(dict.fromkeys(k for k in keys if k not in self._memory))
-        self.hits_, self.misses_ = len(keys) - sum(k in missing for k in keys), len(missing)
+        # rows served from the cache vs distinct structures featurised now
+        self.misses_ = len(missing)
+        self.hits_ = sum(k in self._memory for k in keys)
         if missing:
             by_key = dict(zip(keys, entries))
             chunks = [
