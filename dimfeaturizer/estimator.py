@@ -51,7 +51,7 @@ class DIMBase(BaseEstimator):
         device: str = "auto",
         amp: bool = True,
         compile: bool | str = "auto",
-        inference_batch_sites: int = 4096,
+        inference_batch_sites: int = 2048,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         progress: bool = False,
@@ -92,7 +92,7 @@ class DIMBase(BaseEstimator):
                 raise ValueError("frozen=False: fit(X) pretrains on X, which must be given")
             entries, labels = as_structure_list(X)
             check_all(entries, labels, model.config)
-            packed = prepare_all(entries, labels, model.config)
+            packed = prepare_all(entries, labels, model.config, checked=True)
             result = pretrain(model, packed, self._train_config(train_seed))
             self.history_, self.best_epoch_ = result.history, result.best_epoch
         self.model_ = model.cpu().eval()
@@ -192,7 +192,7 @@ class DIMEncoder(TransformerMixin, DIMBase):
         runs of at least 20,000 structure-epochs; falls back to eager if it fails);
         ``false_samples=()`` switches the synthetic false samples off (the ablation).
     device : {"auto", "cpu", "cuda", ...}, default="auto"
-    inference_batch_sites : int, default=4096
+    inference_batch_sites : int, default=2048
         Primitive sites per inference batch (memory ~ this x 50 x 256 floats).
     random_state : int, RandomState or None
         Seeds the random initialisation and pretraining (bit-reproducible on CPU).

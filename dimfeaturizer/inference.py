@@ -65,12 +65,17 @@ def check_all(entries: Sequence, labels: Sequence, config: SiteNetConfig) -> Non
 
 
 def prepare_all(
-    entries: Sequence, labels: Sequence, config: SiteNetConfig, offset: int = 0
+    entries: Sequence,
+    labels: Sequence,
+    config: SiteNetConfig,
+    offset: int = 0,
+    checked: bool = False,
 ) -> PackedCrystals:
+    """Preprocess every entry (``checked``: ``check_all`` already passed, skip the checks)."""
     crystals = []
     for position, (entry, label) in enumerate(zip(entries, labels), start=offset):
         try:
-            crystals.append(prepare_one(entry, config))
+            crystals.append(prepare(entry, config) if checked else prepare_one(entry, config))
         except StructureError as err:
             raise StructureError(f"{describe(position, label)}: {err}") from None
     return PackedCrystals(crystals)
@@ -80,7 +85,7 @@ def encode_or_collect(
     model: SiteNetDIM,
     entries: Sequence,
     *,
-    batch_sites: int = 4096,
+    batch_sites: int = 2048,
     device: str | torch.device = "auto",
     progress: bool = False,
 ) -> tuple[np.ndarray, dict[int, BaseException]]:
@@ -125,7 +130,7 @@ def encode(
     entries: Sequence,
     labels: Sequence | None = None,
     *,
-    batch_sites: int = 4096,
+    batch_sites: int = 2048,
     device: str | torch.device = "auto",
     progress: bool = False,
 ) -> np.ndarray:
@@ -141,7 +146,7 @@ def encode(
         starts = range(0, len(entries), CHUNK)
         for start in tqdm(starts, disable=not progress, desc="DIMEncoder", unit="chunk"):
             part = slice(start, start + CHUNK)
-            packed = prepare_all(entries[part], labels[part], config, offset=start)
+            packed = prepare_all(entries[part], labels[part], config, offset=start, checked=True)
             chunks.append(encode_packed(model, packed, batch_sites, device))
     finally:
         model.to("cpu").train(was_training)

@@ -75,7 +75,9 @@ def time_matminer(featurizer, structures: list) -> dict:
     }
 
 
-def time_pretraining(structures: list, device: str, epochs: int = 1) -> dict:
+def time_pretraining(structures: list, device: str, compile: bool = False) -> dict:
+    """Structures/s of one pretraining epoch, all false samples on. Compiled kernels are
+    timed on a second epoch, so the one-off compilation is reported separately."""
     from ..config import SiteNetConfig
     from ..hub import untrained_model
     from ..inference import prepare_all
@@ -86,38 +88,67 @@ def time_pretraining(structures: list, device: str, epochs: int = 1) -> dict:
     packed = prepare_all(structures, list(range(len(structures))), config)
     prep = time.perf_counter() - t0
     model = untrained_model(config, 0)
+    epochs = 2 if compile else 1
     result = pretrain(
         model,
         packed,
-        TrainConfig(epochs=epochs, device=device, progress=False, validation_fraction=0.0),
+        TrainConfig(
+            epochs=epochs, device=device, progress=False, validation_fraction=0.0, compile=compile
+        ),
     )
     last = result.history[-1]
-    return {
+    out = {
         "n": len(structures),
         "preprocess_s": prep,
         "epoch_s": last["seconds"],
         "structures_per_s": last["structures_per_s"],
         "false_samples": "all",
+        "compiled": compile,
     }
+    if compile:
+        out["first_epoch_s_incl_compilation"] = result.history[0]["seconds"]
+    return out
 
 
-def _peak_rss_child(job: str, data: str, n: int, device: str, pretrained: str | None) -> dict:
-    """Run one job in a fresh interpreter and report its peak RSS (MiB)."""
+def peak_rss_mib() -> float:
+    """This process's resident-set high-water mark (VmHWM). Unlike ``ru_maxrss``, which
+    Linux carries over from the parent across fork/exec, it counts this program only."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise OSError("VmHWM not available (Linux only)")
+
+
+def _peak_rss_child(job: str, structures: list, device: str, pretrained: str | None) -> dict:
+    """Run one job in a fresh interpreter and report its peak RSS (MiB).
+
+    The child reads only the job's structures (pickled by the parent), so the peak is the
+    job's own footprint plus the structures themselves, not the dataset loader's.
+    """
+    import pickle
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pkl", delete=False) as fh:
+        pickle.dump(structures, fh)
     code = (
-        "import json, resource, warnings; warnings.simplefilter('ignore');"
+        "import json, pickle, warnings; warnings.simplefilter('ignore');"
         "from dimfeaturizer.benchmarks import speed as s;"
-        f"st = s.load_structures({data!r}, {n});"
-        "import gc; gc.collect();"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        f"st = pickle.load(open({fh.name!r}, 'rb'));"
+        "base = s.peak_rss_mib();"
         + (
             f"r = s.time_transform(st, {pretrained!r}, {device!r});"
             if job == "transform"
             else f"r = s.time_pretraining(st, {device!r});"
         )
-        + "r['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024;"
-        "r['rss_before_job_mib'] = base / 1024; print(json.dumps(r))"
+        + "r['peak_rss_mib'] = s.peak_rss_mib();"
+        "r['rss_with_structures_loaded_mib'] = base; print(json.dumps(r))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+    finally:
+        Path(fh.name).unlink()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -140,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     pretrained = None if args.pretrained.lower() == "none" else args.pretrained
     from matminer.featurizers.structure import OrbitalFieldMatrix, XRDPowderPattern
 
-    structures = load_structures(args.data, max(args.n_transform, args.n_train))
+    n_load = max(args.n_transform, args.n_train)
+    if args.memory:
+        n_load = max(n_load, args.n_memory_transform, args.n_memory_train)
+    structures = load_structures(args.data, n_load)
     results = {
         "machine": {
             "platform": platform.platform(),
@@ -154,17 +188,20 @@ def main(argv: list[str] | None = None) -> int:
         "ofm": time_matminer(
             OrbitalFieldMatrix(period_tag=False, flatten=True), structures[: args.n_matminer]
         ),
-        "pretraining": time_pretraining(structures[: args.n_train], args.device),
+        "pretraining_eager": time_pretraining(structures[: args.n_train], args.device),
+        "pretraining_compiled": time_pretraining(
+            structures[: args.n_train], args.device, compile=True
+        ),
     }
     dim_ms = results["transform"]["ms_per_structure"]
     for name in ("xrd", "ofm"):
         results[name]["speedup_of_dim_vs_this"] = results[name]["mean_ms"] / dim_ms
     if args.memory:
         results["memory_transform"] = _peak_rss_child(
-            "transform", args.data, args.n_memory_transform, args.device, pretrained
+            "transform", structures[: args.n_memory_transform], args.device, pretrained
         )
         results["memory_pretraining"] = _peak_rss_child(
-            "train", args.data, args.n_memory_train, args.device, pretrained
+            "train", structures[: args.n_memory_train], args.device, pretrained
         )
     text = json.dumps(results, indent=2)
     print(text)
