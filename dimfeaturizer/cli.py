@@ -103,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--checkpoint-dir", default=None, help="resume here after a kill")
     _encoder_args(pre)
     pre.set_defaults(func=pretrain, pretrained="none")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in {"featurize", "pretrain", "-h", "--help"}:
+        argv = ["featurize", *argv]  # the main job: featurize, by default the examples
     args = parser.parse_args(argv)
-    if args.command is None:  # the main job on the embedded default
-        args = parser.parse_args(["featurize", *(argv or sys.argv[1:])])
     return args.func(args)
 
 
