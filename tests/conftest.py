@@ -36,6 +36,18 @@ def structures(mp_entries) -> list[Structure]:
     return [e["structure"] for e in mp_entries.values()]
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: its tensors are tiny, and on a busy 2-core machine
+    two threads contend (a training epoch can take 10x longer)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def untrained():
     """A fitted, frozen, random-weight encoder (fast; no bundled weights needed)."""

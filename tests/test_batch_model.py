@@ -9,27 +9,19 @@ import torch
 
 from dimfeaturizer.config import SiteNetConfig
 from dimfeaturizer.data.batch import PackedCrystals, batches_by_sites
-from dimfeaturizer.data.structure import check_structure, prepare
 from dimfeaturizer.hub import untrained_model
-from dimfeaturizer.inference import encode_packed
+from dimfeaturizer.inference import encode_packed, prepare_one
 from dimfeaturizer.model.sitenet import segment_mean
 
 CONFIG = SiteNetConfig()
 BIG = SiteNetConfig(max_sites=400)  # only changes the supercell size, not the network
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: these tensors are tiny, and on a busy 2-core machine two
-    threads contend (a training epoch can take 10x longer)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _prepare(structure, config=CONFIG):
-    return prepare(check_structure(structure, config), config)
+    return prepare_one(structure, config)
 
 
 @pytest.fixture(scope="module")

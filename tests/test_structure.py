@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import spglib
-import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from scipy.spatial.transform import Rotation
@@ -42,7 +41,8 @@ from dimfeaturizer.data.elements import (
     element_features,
     raw_element_table,
 )
-from dimfeaturizer.data.structure import check_structure, prepare, supercell_repeats
+from dimfeaturizer.data.structure import supercell_repeats
+from dimfeaturizer.inference import prepare_one
 
 INVARIANCE_TOL = 1e-6
 DIST_TOL = 1e-4  # Å
@@ -50,18 +50,11 @@ CONFIG = SiteNetConfig()
 NAMES = list(json.loads((Path(__file__).parent / "structures" / "mp_structures.json").read_text()))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: these tensors are tiny, and on a busy 2-core machine two
-    threads contend (a training epoch can take 10x longer)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _prepared(structure, config=CONFIG):
-    return prepare(check_structure(structure, config), config)
+    return prepare_one(structure, config)
 
 
 def _reference_cell(structure: Structure, symprec: float = CONFIG.symprec) -> Structure:

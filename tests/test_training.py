@@ -31,14 +31,7 @@ LOSS_KEYS = [f"{split}_{k}" for split in ("train", "val")
 SINGLE_ELEMENT = {"Cs", "Fe", "Si"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: these tensors are tiny, and on a busy 2-core machine two
-    threads contend (a training epoch can take 10x longer)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -121,18 +121,19 @@ def _run_epoch_or_fall_back(model, packed, indices, config, epoch, device, kerne
     compiled = kernels.compiled
     if compiled:
         saved = copy.deepcopy((model.state_dict(), [o.state_dict() for o in optimizers]))
+    run = functools.partial(
+        _run_epoch,
+        model,
+        packed,
+        indices,
+        config,
+        epoch,
+        device,
+        optimizers=optimizers,
+        desc=f"epoch {epoch}",
+    )
     try:
-        out = _run_epoch(
-            model,
-            packed,
-            indices,
-            config,
-            epoch,
-            device,
-            kernels,
-            optimizers,
-            desc=f"epoch {epoch}",
-        )
+        out = run(kernels)
     except Exception as err:  # noqa: BLE001 - any compiler failure means: run eagerly
         if not compiled:
             raise
@@ -141,17 +142,7 @@ def _run_epoch_or_fall_back(model, packed, indices, config, epoch, device, kerne
         for opt, state in zip(optimizers, saved[1]):
             opt.load_state_dict(state)
         kernels = Kernels.of(model, compile=False)
-        out = _run_epoch(
-            model,
-            packed,
-            indices,
-            config,
-            epoch,
-            device,
-            kernels,
-            optimizers,
-            desc=f"epoch {epoch}",
-        )
+        out = run(kernels)
     return {**out, "kernels": kernels}
 
 
