@@ -6,7 +6,8 @@ call ``check_all`` + ``encode``; neither owns model code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -103,13 +104,22 @@ def encode_or_collect(
         except Exception as err:  # noqa: BLE001 - any failure becomes that entry's NaN row
             errors[position] = err
     if crystals:
-        device = resolve_device(device)
-        model.eval().to(device)
-        try:
-            out[good] = encode_packed(model, PackedCrystals(crystals), batch_sites, device)
-        finally:
-            model.to("cpu")
+        with on_device(model, device) as dev:
+            out[good] = encode_packed(model, PackedCrystals(crystals), batch_sites, dev)
     return out, errors
+
+
+@contextmanager
+def on_device(model: SiteNetDIM, device: str | torch.device) -> Iterator[torch.device]:
+    """The model in eval mode on ``device`` for the block; back on CPU (and in its
+    previous mode) afterwards, so a fitted estimator always pickles from CPU."""
+    device = resolve_device(device)
+    was_training = model.training
+    model.eval().to(device)
+    try:
+        yield device
+    finally:
+        model.to("cpu").train(was_training)
 
 
 @torch.inference_mode()
@@ -138,18 +148,13 @@ def encode(
     labels = list(range(len(entries))) if labels is None else labels
     config = model.config
     check_all(entries, labels, config)
-    device = resolve_device(device)
-    was_training = model.training
-    model.eval().to(device)
-    try:
-        chunks = []
+    chunks = []
+    with on_device(model, device) as dev:
         starts = range(0, len(entries), CHUNK)
         for start in tqdm(starts, disable=not progress, desc="DIMEncoder", unit="chunk"):
             part = slice(start, start + CHUNK)
             packed = prepare_all(entries[part], labels[part], config, offset=start, checked=True)
-            chunks.append(encode_packed(model, packed, batch_sites, device))
-    finally:
-        model.to("cpu").train(was_training)
+            chunks.append(encode_packed(model, packed, batch_sites, dev))
     if not chunks:
         return np.empty((0, config.global_dim), dtype=np.float32)
     return np.concatenate(chunks)

@@ -122,10 +122,6 @@ class Critic(nn.Module):
         self.u_z = _mlp([z_dim, hidden, out])
         self.u_c = _mlp([c_dim, hidden, out])
 
-    def score_rows(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """T for paired rows: ``z`` (R, z_dim), ``c`` (R, c_dim) -> (R,)."""
-        return (self.u_z(z) * self.u_c(c)).sum(-1)
-
 
 class LocalCritic(Critic):
     """Scores a site vector against its (neighbour species, distance) constituents.
