@@ -95,13 +95,21 @@ def load_data(data: str | None, dataset: str | None) -> pd.DataFrame:
     return load_dataframe_from_json(data, pbar=False)
 
 
-def _fit_score(pipe_args, structures, y, train, test) -> float:
-    step, head, repeat, cache_dir = pipe_args
+def _fit_score(pipe_args, pool, y_pool, subsets, test, y_test) -> list[float]:
+    """Test MAE of one head fitted on each labelled subset (positions into ``pool``).
+
+    One job scores every repeat of a (head, N): the structures are sent to a worker once
+    per job rather than once per fit.
+    """
+    step, head, repeats, cache_dir = pipe_args
+    maes = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipe = make_pipeline(step, head, repeat, cache_dir)
-        pipe.fit([structures[i] for i in train], y[train])
-        return float(mean_absolute_error(y[test], pipe.predict([structures[i] for i in test])))
+        for repeat, subset in zip(repeats, subsets):
+            pipe = make_pipeline(step, head, repeat, cache_dir)
+            pipe.fit([pool[i] for i in subset], y_pool[subset])
+            maes.append(float(mean_absolute_error(y_test, pipe.predict(test))))
+    return maes
 
 
 def run(
@@ -134,12 +142,20 @@ def run(
             continue
         for target in targets:
             y = df[target].to_numpy(dtype=float)
-            jobs = [(head, n, r) for head in heads for n in sizes for r in range(repeats)]
+            position = {p: i for i, p in enumerate(splits.label_pool)}
+            pool = [structures[i] for i in splits.label_pool]
+            test_structures = [structures[i] for i in test]
+            jobs = [(head, n) for head in heads for n in sizes]
             maes = joblib.Parallel(n_jobs=n_jobs)(
                 joblib.delayed(_fit_score)(
-                    (step, head, r, cache_dir), structures, y, splits.labelled(n, r), test
+                    (step, head, range(repeats), cache_dir),
+                    pool,
+                    y[splits.label_pool],
+                    [[position[i] for i in splits.labelled(n, r)] for r in range(repeats)],
+                    test_structures,
+                    y[test],
                 )
-                for head, n, r in jobs
+                for head, n in jobs
             )
             records += [
                 {
@@ -150,7 +166,8 @@ def run(
                     "repeat": r,
                     "mae": mae,
                 }
-                for (head, n, r), mae in zip(jobs, maes)
+                for (head, n), job_maes in zip(jobs, maes)
+                for r, mae in enumerate(job_maes)
             ]
             print(f"{name} {target}: done", file=sys.stderr, flush=True)
     return records, featurise_seconds
