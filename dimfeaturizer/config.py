@@ -29,6 +29,9 @@ class SiteNetConfig:
     global_dim: int = 128
     upscale_hidden: int = 64
     upscale_dim: int = 128
+    # u_z of the global critic as one linear layer instead of [64, 128]: a critic no more
+    # complex than a linear downstream model (docs/pretraining.md measures the effect)
+    linear_global_critic: bool = False
     element_table: str = "pymatgen-9-v1"
 
     def to_dict(self) -> dict:

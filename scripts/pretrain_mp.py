@@ -10,6 +10,7 @@ pretrained/<name>/README.md):
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 import warnings
@@ -33,6 +34,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--model-config",
+        default="{}",
+        help='SiteNetConfig fields as JSON, e.g. {"linear_global_critic": true}',
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N train-pool crystals")
     args = parser.parse_args()
     out = Path(args.out)
@@ -52,7 +58,7 @@ def main() -> None:
         pool = pool[: args.limit]
     structures = list(df["structure"].iloc[pool])
     logging.info("loaded %d train-pool structures in %.0f s", len(structures), time.time() - t0)
-    config = SiteNetConfig()
+    config = SiteNetConfig(**json.loads(args.model_config))
     packed = prepare_all(structures, list(df.index[pool]), config)
     logging.info("preprocessed in %.0f s", time.time() - t0)
     model = untrained_model(config, args.seed)

@@ -130,3 +130,12 @@ def test_unknown_model_key_raises(saved):
     path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="n_heads"):
         load_pretrained(directory)
+
+
+def test_linear_global_critic_round_trip(tmp_path):
+    model = untrained_model(SiteNetConfig(linear_global_critic=True), seed=2)
+    save_pretrained(model, tmp_path)
+    loaded = load_pretrained(tmp_path)
+    assert loaded.config.linear_global_critic
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key

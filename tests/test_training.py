@@ -385,3 +385,19 @@ def test_small_batches_hold_two_crystals(packed):
     result = pretrain(model, packed, _config(epochs=1, validation_fraction=0.0))
     assert np.isfinite(result.history[0]["train_dim_local"])
     assert "val_dim_local" not in result.history[0]
+
+
+def test_linear_global_critic_trains(packed):
+    """The linear-u_z variant learns, and only the critic differs from the default model:
+    the untrained encoder (the control) is the same for a seed."""
+    config = SiteNetConfig(linear_global_critic=True)
+    model = untrained_model(config, seed=0)
+    assert isinstance(model.global_critic.u_z, torch.nn.Linear)
+    default = untrained_model(None, seed=0)
+    for part in ("local", "global_"):
+        for (name, a), (_, b) in zip(getattr(model, part).state_dict().items(),
+                                     getattr(default, part).state_dict().items()):
+            assert torch.equal(a, b), name
+    result = pretrain(model, packed, _config(epochs=3))
+    first, last = result.history[0], result.history[-1]
+    assert last["train_dim_global"] < first["train_dim_global"]

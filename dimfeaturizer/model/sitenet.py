@@ -117,9 +117,9 @@ class GlobalEncoder(nn.Module):
 class Critic(nn.Module):
     """Deep InfoMax score T = u_z(z) . u_c(c), both upscaled to a shared space."""
 
-    def __init__(self, z_dim: int, c_dim: int, hidden: int, out: int):
+    def __init__(self, z_dim: int, c_dim: int, hidden: int, out: int, linear_z: bool = False):
         super().__init__()
-        self.u_z = _mlp([z_dim, hidden, out])
+        self.u_z = nn.Linear(z_dim, out) if linear_z else _mlp([z_dim, hidden, out])
         self.u_c = _mlp([c_dim, hidden, out])
 
 
@@ -169,7 +169,9 @@ class SiteNetDIM(nn.Module):
         self.local = LocalEncoder(c)
         self.global_ = GlobalEncoder(c)
         self.local_critic = LocalCritic(c.local_dim, n_feat + 1, c.upscale_hidden, c.upscale_dim)
-        self.global_critic = Critic(c.global_dim, c.local_dim, c.upscale_hidden, c.upscale_dim)
+        self.global_critic = Critic(
+            c.global_dim, c.local_dim, c.upscale_hidden, c.upscale_dim, c.linear_global_critic
+        )
 
     # -- persistence (config.json + model.safetensors, see dimfeaturizer.hub) ----------
     @classmethod

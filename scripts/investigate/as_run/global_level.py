@@ -4,7 +4,7 @@
 
 Trains on train_pool[5000:10000] for 10 epochs (1 torch thread, compiled kernels) with
 the run's hyper-parameters changed by the JSON: ``global_lr`` (the global optimiser's
-learning rate), ``global_beta`` (KL weight of the global level only), ``linear_global_uz``
+learning rate), ``global_beta`` / ``local_beta`` (KL weight of one level only), ``linear_global_uz``
 (the global critic's u_z a single linear layer), ``linear_local_uz`` (the same for the
 local critic), ``pair_weighting``, ``model`` (config
 fields). Saves the state dict to /tmp/x/NAME.pt. Investigation only: it patches the
@@ -54,9 +54,12 @@ def adamw(params, lr, **k):
     return orig(params, lr=lrs[len(calls) - 1], **k)
 loop.torch.optim.AdamW = adamw  # only the experiment script does this
 gb = kw.pop("global_beta", None)
-if gb is not None:
+lb = kw.pop("local_beta", None)
+if gb is not None or lb is not None:
     def total(self, alpha, beta):
-        return alpha * self.dim_local + beta * self.kl_local + alpha * self.dim_global + gb * self.kl_global
+        g = beta if gb is None else gb
+        l = beta if lb is None else lb
+        return alpha * self.dim_local + l * self.kl_local + alpha * self.dim_global + g * self.kl_global
     objective.Losses.total = total
 packed = prepare_all(structures, list(range(len(structures))), config)
 t0 = time.time()
