@@ -71,8 +71,12 @@ torch.save(model.state_dict(), f"/tmp/x/{name}.pt")
 model.eval()
 label, test = df.iloc[splits.label_pool], df.iloc[splits.test]
 position = {p: i for i, p in enumerate(splits.label_pool)}
-xl = encode(model, list(label["structure"])); xt = encode(model, list(test["structure"]))
-for target in ["e_form", "gap"]:
+probes = [(name, model)]
+if kw.pop("probe_untrained", False) or config != SiteNetConfig():  # its own control
+    probes.append((name + "-untrained", untrained_model(config, 0)))
+for name, model in probes:
+  xl = encode(model, list(label["structure"])); xt = encode(model, list(test["structure"]))
+  for target in ["e_form", "gap"]:
     row = []
     for n in [50, 100, 250, 1000]:
         maes = []
