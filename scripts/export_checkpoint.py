@@ -1,6 +1,7 @@
 """Export the best epoch of a (possibly still running) pretraining run as pretrained weights.
 
-    python scripts/export_checkpoint.py runs/mp/checkpoints pretrained/<name> --note "..."
+    python scripts/export_checkpoint.py runs/mp/checkpoints pretrained/<name> \
+        [--model-config '{"linear_global_critic": true}']
 
 Writes config.json + model.safetensors (with the run's history and best epoch recorded
 in config.json under "training") and the loss-curve picture next to them.
@@ -54,10 +55,12 @@ def main() -> None:
     p.add_argument("out")
     p.add_argument("--training-json", default=None, help="extra JSON merged into 'training'")
     p.add_argument("--plot", default=None, help="also write the loss curves here")
+    p.add_argument("--model-config", default="{}",
+                   help="the run's SiteNetConfig fields as JSON (pretrain_mp.py --model-config)")
     args = p.parse_args()
     state = torch.load(Path(args.checkpoint_dir) / CHECKPOINT, map_location="cpu",
                        weights_only=True)
-    model = SiteNetDIM(SiteNetConfig())
+    model = SiteNetDIM(SiteNetConfig(**json.loads(args.model_config)))
     model.load_state_dict(state["best_state"])
     training = {"best_epoch": state["best_epoch"], "epochs_run": len(state["history"]),
                 "history": state["history"]}
