@@ -96,16 +96,17 @@ def load_data(data: str | None, dataset: str | None) -> pd.DataFrame:
 
 
 def _fit_score(pipe_args, pool, y_pool, subsets, test, y_test) -> list[float]:
-    """Test MAE of one head fitted on each labelled subset (positions into ``pool``).
+    """Test MAE of one head fitted on each labelled subset (positions into ``pool``;
+    subset r is repeat r, which seeds the MLP head).
 
     One job scores every repeat of a (head, N): the structures are sent to a worker once
     per job rather than once per fit.
     """
-    step, head, repeats, cache_dir = pipe_args
+    step, head, cache_dir = pipe_args
     maes = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for repeat, subset in zip(repeats, subsets):
+        for repeat, subset in enumerate(subsets):
             pipe = make_pipeline(step, head, repeat, cache_dir)
             pipe.fit([pool[i] for i in subset], y_pool[subset])
             maes.append(float(mean_absolute_error(y_test, pipe.predict(test))))
@@ -131,6 +132,16 @@ def run(
     structures = list(df["structure"])
     needed = np.unique(np.concatenate([splits.label_pool, test]))
     records, featurise_seconds = [], {}
+    # what every (featuriser, target) job needs, built once: the label pool, the test set,
+    # and each N's labelled subsets as positions into the pool (repeat r = subset r)
+    position = {p: i for i, p in enumerate(splits.label_pool)}
+    pool = [structures[i] for i in splits.label_pool]
+    test_structures = [structures[i] for i in test]
+    subsets = {
+        n: [[position[i] for i in splits.labelled(n, r)] for r in range(repeats)]
+        for n in ([] if featurise_only else sizes)  # featurising needs no labelled subsets
+    }
+    jobs = [(head, n) for head in heads for n in sizes]
     for name in featurisers:
         step = featuriser(name, pretrained)
         t0 = time.perf_counter()  # featurise every needed structure once (cached)
@@ -142,16 +153,12 @@ def run(
             continue
         for target in targets:
             y = df[target].to_numpy(dtype=float)
-            position = {p: i for i, p in enumerate(splits.label_pool)}
-            pool = [structures[i] for i in splits.label_pool]
-            test_structures = [structures[i] for i in test]
-            jobs = [(head, n) for head in heads for n in sizes]
             maes = joblib.Parallel(n_jobs=n_jobs)(
                 joblib.delayed(_fit_score)(
-                    (step, head, range(repeats), cache_dir),
+                    (step, head, cache_dir),
                     pool,
                     y[splits.label_pool],
-                    [[position[i] for i in splits.labelled(n, r)] for r in range(repeats)],
+                    subsets[n],
                     test_structures,
                     y[test],
                 )
