@@ -1,7 +1,10 @@
 """Export the best epoch of a (possibly still running) pretraining run as pretrained weights.
 
-    python scripts/export_checkpoint.py runs/mp/checkpoints pretrained/<name> \
-        [--model-config '{"linear_global_critic": true}']
+    python scripts/export_checkpoint.py runs/mp/checkpoints pretrained/<name>
+
+The architecture comes from the checkpoint; checkpoints written before it was recorded
+there (runs/mp, the first epochs of runs/mp-linz) need ``--model-config`` with the JSON
+that ``pretrain_mp.py`` was given.
 
 Writes config.json + model.safetensors (with the run's history and best epoch recorded
 in config.json under "training") and the loss-curve picture next to them.
@@ -55,12 +58,18 @@ def main() -> None:
     p.add_argument("out")
     p.add_argument("--training-json", default=None, help="extra JSON merged into 'training'")
     p.add_argument("--plot", default=None, help="also write the loss curves here")
-    p.add_argument("--model-config", default="{}",
-                   help="the run's SiteNetConfig fields as JSON (pretrain_mp.py --model-config)")
+    p.add_argument("--model-config", default=None,
+                   help="SiteNetConfig fields as JSON, only for checkpoints that predate "
+                   "recording it (pretrain_mp.py --model-config)")
     args = p.parse_args()
     state = torch.load(Path(args.checkpoint_dir) / CHECKPOINT, map_location="cpu",
                        weights_only=True)
-    model = SiteNetDIM(SiteNetConfig(**json.loads(args.model_config)))
+    recorded = state.get("model_config")
+    given = None if args.model_config is None else SiteNetConfig(**json.loads(args.model_config))
+    if recorded is not None and given is not None and given != SiteNetConfig.from_dict(recorded):
+        p.error("--model-config disagrees with the model config the checkpoint records")
+    config = SiteNetConfig.from_dict(recorded) if recorded is not None else given or SiteNetConfig()
+    model = SiteNetDIM(config)
     model.load_state_dict(state["best_state"])
     training = {"best_epoch": state["best_epoch"], "epochs_run": len(state["history"]),
                 "history": state["history"]}

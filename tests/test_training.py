@@ -387,9 +387,10 @@ def test_small_batches_hold_two_crystals(packed):
     assert "val_dim_local" not in result.history[0]
 
 
-def test_linear_global_critic_trains(packed):
+def test_linear_global_critic_trains(packed, tmp_path):
     """The linear-u_z variant learns, and only the critic differs from the default model:
-    the untrained encoder (the control) is the same for a seed."""
+    the untrained encoder (the control) is the same for a seed. Its checkpoint records the
+    architecture, so the run can be exported without being told it."""
     config = SiteNetConfig(linear_global_critic=True)
     model = untrained_model(config, seed=0)
     assert isinstance(model.global_critic.u_z, torch.nn.Linear)
@@ -398,6 +399,10 @@ def test_linear_global_critic_trains(packed):
         for (name, a), (_, b) in zip(getattr(model, part).state_dict().items(),
                                      getattr(default, part).state_dict().items()):
             assert torch.equal(a, b), name
-    result = pretrain(model, packed, _config(epochs=3))
+    result = pretrain(model, packed, _config(epochs=3, checkpoint_dir=str(tmp_path)))
     first, last = result.history[0], result.history[-1]
     assert last["train_dim_global"] < first["train_dim_global"]
+    ckpt = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert SiteNetConfig.from_dict(ckpt["model_config"]) == config
+    rebuilt = type(model)(SiteNetConfig.from_dict(ckpt["model_config"]))
+    rebuilt.load_state_dict(ckpt["best_state"])  # strict: same architecture

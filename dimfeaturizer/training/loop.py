@@ -281,6 +281,7 @@ def pretrain(model: SiteNetDIM, packed: PackedCrystals, config: TrainConfig) -> 
                 ckpt_path,
                 {
                     "fingerprint": fingerprint,
+                    "model_config": model.config.to_dict(),  # to rebuild the model to export
                     "epoch": epoch,
                     "model": model.state_dict(),
                     "optimizers": [opt.state_dict() for opt in optimizers],
