@@ -192,7 +192,8 @@ class DIMEncoder(TransformerMixin, DIMBase):
         Pretraining hyper-parameters (see ``dimfeaturizer.training.TrainConfig``);
         ``compile`` uses ``torch.compile`` for ~2x faster CPU training ("auto": for
         runs of at least 20,000 structure-epochs; falls back to eager if it fails);
-        ``false_samples=()`` switches the synthetic false samples off (the ablation).
+        ``false_samples=()`` switches the synthetic false samples off (the ablation);
+        adding ``"substitution"`` opts in to the periodic-table-neighbour false sample.
     device : {"auto", "cpu", "cuda", ...}, default="auto"
     inference_batch_sites : int, default=2048
         Primitive sites per inference batch (memory ~ this x 50 x 256 floats).

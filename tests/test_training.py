@@ -12,6 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from pymatgen.core import Element
 
 from dimfeaturizer.config import SiteNetConfig
 from dimfeaturizer.data.batch import PackedCrystals, batches_by_sites
@@ -19,11 +20,16 @@ from dimfeaturizer.hub import untrained_model
 from dimfeaturizer.inference import prepare_all
 from dimfeaturizer.training.loop import CHECKPOINT, TrainConfig, pretrain
 from dimfeaturizer.training.objective import (
+    ALL_FALSE_SAMPLE_KINDS,
     FALSE_SAMPLE_KINDS,
+    changed_pair_weights,
     derangement,
     dim_losses,
+    pair_weights,
     remap_species,
     species_permutation,
+    substitute_species,
+    substitutes,
 )
 
 LOSS_KEYS = [f"{split}_{k}" for split in ("train", "val")
@@ -242,8 +248,66 @@ def test_gradient_isolation(batch):
     assert _nonzero(_grads(model.local_critic.parameters()))
 
 
+def test_substitutes_are_periodic_table_neighbours():
+    table, count = substitutes()
+    pairs = {(Element.from_Z(a).symbol, Element.from_Z(int(b)).symbol)
+             for a in range(1, len(count)) for b in table[a, : count[a]]}
+    assert {("Na", "Li"), ("Na", "K"), ("O", "S"), ("Cl", "Br"), ("Ce", "Pr")} <= pairs
+    assert not {("Na", "Mg"), ("La", "Ac"), ("Y", "La"), ("O", "O")} & pairs
+    assert (count[1:] >= 1).all() and count[0] == 0
+    assert all((b, a) in pairs for a, b in pairs)  # a neighbour relation is symmetric
+
+
+def test_substitution_swaps_one_element_for_a_neighbour(batch):
+    table, count = substitutes()
+    swapped = set()
+    for seed in range(10):
+        new = substitute_species(batch, _gen(seed))
+        for c in range(batch.n_crystals):
+            m = int(batch.n_prim[c])
+            old_c, new_c = batch.prim_species[c, :m].tolist(), new[c, :m].tolist()
+            changed = {(a, b) for a, b in zip(old_c, new_c, strict=True) if a != b}
+            assert len(changed) == 1  # exactly one element, replaced by one stand-in
+            (a, b), = changed
+            assert b in table[a, : count[a]].tolist()
+            assert all(x != a for x in new_c)  # every site of that element changed
+            if not set(table[a, : count[a]].tolist()) <= set(old_c):  # a fresh stand-in
+                assert b not in old_c
+                assert sorted(Counter(old_c).values()) == sorted(Counter(new_c).values())
+            swapped.add((c, a))
+            assert (new[c, m:] == 0).all()  # padding untouched
+    # the element is drawn at random: multi-element crystals see more than one swapped
+    multi = [c for c in range(batch.n_crystals)
+             if len(set(batch.prim_species[c, : int(batch.n_prim[c])].tolist())) > 1]
+    assert any(len({a for cc, a in swapped if cc == c}) > 1 for c in multi)
+
+
+def test_substitution_local_term_scores_only_changed_pairs(batch):
+    """Pairs a substitution leaves as they were are true pairs: they carry no weight in
+    the false term, and every row (which sees every site of its supercell) has some."""
+    new = substitute_species(batch, _gen(3))
+    _, nbr_s = remap_species(batch, batch.row_crystal, species=new)
+    weights = pair_weights(batch.distances, batch.mask, "inverse_square")
+    w = changed_pair_weights(weights, batch.neighbour_species, nbr_s)
+    changed = nbr_s != batch.neighbour_species
+    assert changed.any(1).all()
+    assert (w[~changed] == 0).all() and (w[changed] > 0).all()
+    torch.testing.assert_close(w.sum(1), torch.ones(len(w)))
+    row = int(changed.sum(1).argmax())  # renormalised, in proportion to the pair weights
+    torch.testing.assert_close(w[row][changed[row]],
+                               weights[row][changed[row]] / weights[row][changed[row]].sum())
+
+    model = untrained_model(None, seed=0)
+    with_sub = dim_losses(model, batch, _gen(3), false_samples=("substitution",)).as_floats()
+    plain = dim_losses(model, batch, _gen(3), false_samples=()).as_floats()
+    assert with_sub["dim_local"] != plain["dim_local"]
+    assert with_sub["dim_global"] != plain["dim_global"]
+    assert TrainConfig(false_samples=ALL_FALSE_SAMPLE_KINDS).false_samples[-1] == "substitution"
+
+
 @pytest.mark.parametrize("kinds", [(), ("composition",), ("polymorph",), ("permutation",),
-                                   FALSE_SAMPLE_KINDS])
+                                   ("substitution",), FALSE_SAMPLE_KINDS,
+                                   ALL_FALSE_SAMPLE_KINDS])
 def test_false_sample_ablation(batch, kinds):
     model = untrained_model(None, seed=0)
     losses = dim_losses(model, batch, _gen(0), false_samples=kinds)

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..data.batch import PackedCrystals, batches_by_sites
 from ..model.sitenet import SiteNetDIM
-from .objective import FALSE_SAMPLE_KINDS, Kernels, Losses, dim_losses
+from .objective import ALL_FALSE_SAMPLE_KINDS, FALSE_SAMPLE_KINDS, Kernels, Losses, dim_losses
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -55,10 +55,10 @@ class TrainConfig:
     compile: bool | str = "auto"
 
     def __post_init__(self):
-        unknown = set(self.false_samples) - set(FALSE_SAMPLE_KINDS)
+        unknown = set(self.false_samples) - set(ALL_FALSE_SAMPLE_KINDS)
         if unknown:
             raise ValueError(
-                f"unknown false sample kinds {sorted(unknown)}; use {FALSE_SAMPLE_KINDS}"
+                f"unknown false sample kinds {sorted(unknown)}; use {ALL_FALSE_SAMPLE_KINDS}"
             )
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1)")

@@ -2,7 +2,9 @@
 
 Every synthetic crystal is the batch's own geometry (rows) with species donated by some
 crystal of the batch, so all false samples are built by index arithmetic on one padded
-batch: no new structures, no pymatgen.
+batch: no new structures, no pymatgen. The one kind the paper does not use, ``substitution``
+(one element swapped for its neighbour in the periodic table, the "dopant"-like false
+sample the paper proposes as future work), swaps species by a table look-up.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from ..data.batch import Batch
+from ..data.elements import MAX_Z, raw_element_table
 from ..model.sitenet import SiteNetDIM, segment_mean
 
+# the paper's synthetic false samples (the default); SUBSTITUTION is opt-in
 FALSE_SAMPLE_KINDS = ("composition", "polymorph", "permutation")
+SUBSTITUTION = "substitution"
+ALL_FALSE_SAMPLE_KINDS = (*FALSE_SAMPLE_KINDS, SUBSTITUTION)
+F_BLOCK = (range(57, 72), range(89, 104))
 
 
 def derangement(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -28,14 +35,19 @@ def derangement(n: int, generator: torch.Generator, device: torch.device) -> tor
 
 
 def remap_species(
-    batch: Batch, source: torch.Tensor, permutation: torch.Tensor | None = None
+    batch: Batch,
+    source: torch.Tensor,
+    permutation: torch.Tensor | None = None,
+    species: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Species of each row and its neighbours when crystal ``source[r]`` donates them.
 
     Supercell site j of a row's geometry takes the species of the donor's primitive site
     ``j % M_donor`` (after ``permutation`` of the donor's sites, if given), so the
-    synthetic crystal keeps the donor's composition on the row's positions.
+    synthetic crystal keeps the donor's composition on the row's positions. ``species``
+    replaces the batch's own ``prim_species`` table.
     """
+    species = batch.prim_species if species is None else species
     m_src = batch.n_prim[source]
     cols = torch.arange(batch.mask.shape[1], device=source.device)
     k_nbr = cols[None, :] % m_src[:, None]
@@ -43,8 +55,63 @@ def remap_species(
     if permutation is not None:
         k_nbr = permutation[source[:, None], k_nbr]
         k_row = permutation[source, k_row]
-    nbr = batch.prim_species[source[:, None], k_nbr].masked_fill(~batch.mask, 0)
-    return batch.prim_species[source, k_row], nbr
+    nbr = species[source[:, None], k_nbr].masked_fill(~batch.mask, 0)
+    return species[source, k_row], nbr
+
+
+def substitutes() -> tuple[torch.Tensor, torch.Tensor]:
+    """Each element's chemically closest stand-ins: ``(table (MAX_Z+1, K), count)``.
+
+    Same group, one row up or down (Na -> Li/K, O -> S, Cl -> F/Br); in the f-block the
+    previous and next element of the same series. Unused slots of ``table`` are 0.
+    """
+    raw = raw_element_table()
+    row, group = raw[:, 2].astype(int), raw[:, 3].astype(int)
+    z = range(1, MAX_Z + 1)
+    series = {n: s for s in F_BLOCK for n in s}
+    options = []
+    for a in z:
+        if a in series:
+            options.append([b for b in (a - 1, a + 1) if b in series[a]])
+        else:
+            options.append([b for b in z if b not in series and group[b - 1] == group[a - 1]
+                            and abs(row[b - 1] - row[a - 1]) == 1])
+    width = max(len(o) for o in options)
+    table = torch.zeros((MAX_Z + 1, width), dtype=torch.long)
+    count = torch.zeros(MAX_Z + 1, dtype=torch.long)
+    for a, o in zip(z, options, strict=True):
+        table[a, : len(o)] = torch.tensor(o, dtype=torch.long)
+        count[a] = len(o)
+    return table, count
+
+
+_SUBSTITUTES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def substitute_species(batch: Batch, generator: torch.Generator) -> torch.Tensor:
+    """``prim_species`` with one element of each crystal swapped for a stand-in.
+
+    The element is that of a random primitive site; every site of that element changes
+    to one stand-in the crystal does not already contain (where it has one), so the false
+    crystal keeps the stoichiometry and geometry and differs only in that element.
+    """
+    species = batch.prim_species
+    device = species.device
+    if device not in _SUBSTITUTES:
+        _SUBSTITUTES[device] = tuple(t.to(device) for t in substitutes())
+    table, count = _SUBSTITUTES[device]
+    b = species.shape[0]
+    rows = torch.arange(b, device=device)
+    u = torch.rand(b, generator=generator, device=generator.device).to(device)
+    chosen = species[rows, (u * batch.n_prim).long().clamp(max=species.shape[1] - 1)]
+    options = table[chosen]  # (B, K)
+    real = torch.arange(table.shape[1], device=device)[None, :] < count[chosen][:, None]
+    # prefer a stand-in the crystal lacks: merging two of its elements is another change
+    fresh = real & ~(options[:, :, None] == species[:, None, :]).any(-1)
+    allowed = torch.where(fresh.any(1, keepdim=True), fresh, real)
+    keys = torch.rand(options.shape, generator=generator, device=generator.device).to(device)
+    new = options[rows, keys.masked_fill(~allowed, -1.0).argmax(1)]
+    return torch.where(species == chosen[:, None], new[:, None], species)
 
 
 def species_permutation(
@@ -84,6 +151,18 @@ def pair_weights(distances: torch.Tensor, mask: torch.Tensor, scheme: str) -> to
         raise ValueError(f"unknown pair weighting {scheme!r}")
     w = w * mask
     return w / w.sum(-1, keepdim=True)
+
+
+def changed_pair_weights(
+    weights: torch.Tensor, neighbours: torch.Tensor, false_neighbours: torch.Tensor
+) -> torch.Tensor:
+    """Pair weights restricted to the pairs a substitution changed, renormalised.
+
+    The pairs it left alone are true pairs again; scoring them as false would only teach
+    the critic to contradict itself.
+    """
+    w = weights * (false_neighbours != neighbours)  # padding is 0 in both
+    return w / w.sum(-1, keepdim=True).clamp_min(1e-12)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -131,8 +210,12 @@ def dim_losses(
     false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS,
     pair_weighting: str = "inverse_square",
     kernels: Kernels | None = None,
+    global_false_samples: tuple[str, ...] | None = None,
 ) -> Losses:
     """Local and global DIM (Jensen-Shannon) and KL losses of one batch.
+
+    ``global_false_samples`` (default: ``false_samples``) sets the synthetic kinds the
+    global level sees, for ablations that treat the two levels differently.
 
     The global level reads detached site vectors, so its loss never reaches the local
     encoder; synthetic global false samples are encoded without gradients.
@@ -184,8 +267,14 @@ def dim_losses(
         synthetic["polymorph"] = (row_s, nbr_s, owner)
         q = donor_rows(donor)
         false_local.append(local_term(k.constituents(elements, nbr_s[q], dist[q]), weights[q], 1.0))
+    if SUBSTITUTION in false_samples:
+        row_s, nbr_s = remap_species(batch, rc, species=substitute_species(batch, generator))
+        synthetic[SUBSTITUTION] = (row_s, nbr_s, rc)
+        w = changed_pair_weights(weights, nbr, nbr_s)
+        false_local.append(local_term(k.constituents(elements, nbr_s, dist), w, 1.0))
     valid_perm = None
-    if "permutation" in false_samples:
+    global_kinds = false_samples if global_false_samples is None else global_false_samples
+    if "permutation" in global_kinds:
         perm, valid_perm = species_permutation(batch, generator)
         row_s, nbr_s = remap_species(batch, rc, perm)
         synthetic["permutation"] = (row_s, nbr_s, rc)
@@ -207,6 +296,8 @@ def dim_losses(
     false_global = [global_term(uc, other_owner, 1.0)]
     available = [torch.ones(b, device=device)]
     for kind, (row_s, nbr_s, owner) in synthetic.items():
+        if kind not in global_kinds:
+            continue
         with torch.no_grad():
             fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, edge.detach())
         false_global.append(global_term(model.global_critic.u_c(fake_sites), owner, 1.0))

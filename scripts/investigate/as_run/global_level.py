@@ -6,7 +6,8 @@ Trains on train_pool[5000:10000] for 10 epochs (1 torch thread, compiled kernels
 the run's hyper-parameters changed by the JSON: ``global_lr`` (the global optimiser's
 learning rate), ``global_beta`` / ``local_beta`` (KL weight of one level only), ``linear_global_uz``
 (the global critic's u_z a single linear layer), ``linear_local_uz`` (the same for the
-local critic), ``pair_weighting``, ``model`` (config
+local critic), ``pair_weighting``, ``false_samples`` (a list), ``global_false_samples`` (the
+global level's synthetic kinds), ``model`` (config
 fields). Saves the state dict to /tmp/x/NAME.pt. Investigation only: it patches the
 optimiser and the loss from outside the package.
 """
@@ -61,6 +62,12 @@ if gb is not None or lb is not None:
         l = beta if lb is None else lb
         return alpha * self.dim_local + l * self.kl_local + alpha * self.dim_global + g * self.kl_global
     objective.Losses.total = total
+if "global_false_samples" in kw:  # synthetic kinds at the global level only
+    import functools
+    loop.dim_losses = functools.partial(objective.dim_losses,
+                                        global_false_samples=tuple(kw.pop("global_false_samples")))
+if "false_samples" in kw:
+    kw["false_samples"] = tuple(kw["false_samples"])
 packed = prepare_all(structures, list(range(len(structures))), config)
 t0 = time.time()
 result = pretrain(model, packed, TrainConfig(epochs=epochs, learning_rate=lrs[0], progress=False,
