@@ -31,7 +31,8 @@ df, splits = frame_and_splits()
 lo, hi = kw.pop("slice", [5000, 10000])
 structures = list(df["structure"].iloc[splits.train_pool[lo:hi]])
 config = SiteNetConfig(**kw.pop("model", {}))
-model = untrained_model(config, kw.pop("seed", 0))
+seed = kw.pop("seed", 0)  # initialisation and training (shuffle, noise, false samples)
+model = untrained_model(config, seed)
 if "init" in kw:
     init = load_pretrained(kw.pop("init"))
     model.local.load_state_dict(init.local.state_dict())
@@ -71,7 +72,7 @@ if "false_samples" in kw:
 packed = prepare_all(structures, list(range(len(structures))), config)
 t0 = time.time()
 result = pretrain(model, packed, TrainConfig(epochs=epochs, learning_rate=lrs[0], progress=False,
-                                             compile=True, **kw))
+                                             compile=True, seed=seed, **kw))
 val = {k: round(v, 3) for k, v in result.history[-1].items() if k.startswith("val")}
 print(name, f"{time.time() - t0:.0f} s", "best epoch", result.best_epoch, val, flush=True)
 torch.save(model.state_dict(), f"/tmp/x/{name}.pt")
