@@ -320,6 +320,17 @@ def test_false_sample_ablation(batch, kinds):
         assert plain["dim_global"] != values["dim_global"]
 
 
+def test_global_false_samples_change_only_the_global_level(batch):
+    model = untrained_model(None, seed=0)
+    both = dim_losses(model, batch, _gen(0)).as_floats()
+    local_only = dim_losses(model, batch, _gen(0), global_false_samples=()).as_floats()
+    assert local_only["dim_local"] == both["dim_local"]
+    assert local_only["dim_global"] != both["dim_global"]
+    with pytest.raises(ValueError, match="subset"):
+        dim_losses(model, batch, _gen(0), false_samples=("polymorph",),
+                   global_false_samples=("composition",))
+
+
 def test_permutation_only_on_single_element_crystals(packed, names):
     """No crystal of the batch can be permuted: the permutation term is left out of the
     average instead of producing NaN."""

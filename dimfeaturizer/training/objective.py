@@ -214,14 +214,16 @@ def dim_losses(
 ) -> Losses:
     """Local and global DIM (Jensen-Shannon) and KL losses of one batch.
 
-    ``global_false_samples`` (default: ``false_samples``) sets the synthetic kinds the
-    global level sees, for ablations that treat the two levels differently.
+    ``global_false_samples`` (default: ``false_samples``; a subset of it) sets the
+    synthetic kinds the global level sees, for ablations that treat the levels differently.
 
     The global level reads detached site vectors, so its loss never reaches the local
     encoder; synthetic global false samples are encoded without gradients.
     """
     if batch.n_crystals < 2:
         raise ValueError("a Deep InfoMax batch needs at least two crystals")
+    if global_false_samples is not None and not set(global_false_samples) <= set(false_samples):
+        raise ValueError("global_false_samples must be a subset of false_samples")
     device = batch.mask.device
     b = batch.n_crystals
     rc, mask, dist, nbr = batch.row_crystal, batch.mask, batch.distances, batch.neighbour_species
