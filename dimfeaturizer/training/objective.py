@@ -9,6 +9,7 @@ sample the paper proposes as future work), swaps species by a table look-up.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.batch import Batch
-from ..data.elements import MAX_Z, raw_element_table
+from ..data.elements import FEATURE_NAMES, MAX_Z, raw_element_table
 from ..model.sitenet import SiteNetDIM, segment_mean
 
 # the paper's synthetic false samples (the default); SUBSTITUTION is opt-in
@@ -66,7 +67,8 @@ def substitutes() -> tuple[torch.Tensor, torch.Tensor]:
     previous and next element of the same series. Unused slots of ``table`` are 0.
     """
     raw = raw_element_table()
-    row, group = raw[:, 2].astype(int), raw[:, 3].astype(int)
+    row = raw[:, FEATURE_NAMES.index("row")].astype(int)
+    group = raw[:, FEATURE_NAMES.index("group")].astype(int)
     z = range(1, MAX_Z + 1)
     series = {n: s for s in F_BLOCK for n in s}
     options = []
@@ -85,7 +87,10 @@ def substitutes() -> tuple[torch.Tensor, torch.Tensor]:
     return table, count
 
 
-_SUBSTITUTES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+@functools.cache
+def _substitutes_on(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``substitutes()`` built once per device, not per batch."""
+    return tuple(t.to(device) for t in substitutes())
 
 
 def substitute_species(batch: Batch, generator: torch.Generator) -> torch.Tensor:
@@ -97,9 +102,7 @@ def substitute_species(batch: Batch, generator: torch.Generator) -> torch.Tensor
     """
     species = batch.prim_species
     device = species.device
-    if device not in _SUBSTITUTES:
-        _SUBSTITUTES[device] = tuple(t.to(device) for t in substitutes())
-    table, count = _SUBSTITUTES[device]
+    table, count = _substitutes_on(device)
     b = species.shape[0]
     rows = torch.arange(b, device=device)
     u = torch.rand(b, generator=generator, device=generator.device).to(device)
