@@ -1,10 +1,12 @@
 """Ridge/MLP probe of pretrained vs untrained features on the protocol's splits.
 
-    python scripts/investigate/probe.py WEIGHTS [REPEATS] [HEAD] [SIZES] [TARGETS] [--layers]
+    python scripts/investigate/probe.py WEIGHTS [REPEATS] [HEAD] [SIZES] [TARGETS] [--layers] [--validation]
 
 Prints the median test MAE over REPEATS labelled subsets for each N. With --layers it
 also probes intermediate representations (mean site vector, pooled pre-pool vector,
-post-pool hidden layer, global mu) to see where information is lost.
+post-pool hidden layer, global mu) to see where information is lost. With --validation
+it scores on the last 2,000 crystals of the train pool instead of the test set: choices
+between settings are made there, so that the test set only reports.
 """
 
 import sys
@@ -21,15 +23,17 @@ from dimfeaturizer.inference import prepare_all
 from dimfeaturizer.model.sitenet import segment_mean
 
 torch.set_num_threads(1)
-args = [a for a in sys.argv[1:] if a != "--layers"]
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
 layers = "--layers" in sys.argv
+validation = "--validation" in sys.argv
 weights = args[0]
 repeats = int(args[1]) if len(args) > 1 else 5
 head = args[2] if len(args) > 2 else "ridge"
 sizes = [int(x) for x in args[3].split(",")] if len(args) > 3 else [50, 100, 250, 1000]
 targets = args[4].split(",") if len(args) > 4 else ["e_form", "gap"]
 df, splits = frame_and_splits()
-label, test = df.iloc[splits.label_pool], df.iloc[splits.test]
+label = df.iloc[splits.label_pool]
+test = df.iloc[splits.train_pool[-2000:] if validation else splits.test]
 position = {p: i for i, p in enumerate(splits.label_pool)}
 
 
@@ -51,8 +55,9 @@ def features(model, structures):
     return {k: torch.cat(out[k]).numpy() for k in keys}
 
 
-for name, model in [("pretrained", load_pretrained(weights)),
-                    ("untrained", untrained_model(None, 0))]:
+models = [("untrained", untrained_model(None, 0))]
+models += [(w, load_pretrained(w)) for w in weights.split(",")]
+for name, model in models:
     xl, xt = features(model, list(label["structure"])), features(model, list(test["structure"]))
     for target in targets:
         for key in xl:
