@@ -1,6 +1,7 @@
 """Ridge/MLP probe of pretrained vs untrained features on the protocol's splits.
 
-    python scripts/investigate/probe.py WEIGHTS [REPEATS] [HEAD] [SIZES] [TARGETS] [--layers] [--validation]
+    python scripts/investigate/probe.py WEIGHTS[,WEIGHTS...] [REPEATS] [HEAD] [SIZES] [TARGETS]
+        [--layers] [--validation]
 
 Prints the median test MAE over REPEATS labelled subsets for each N. With --layers it
 also probes intermediate representations (mean site vector, pooled pre-pool vector,
@@ -43,13 +44,16 @@ def features(model, structures):
     out = {"site_mean": [], "prepool": [], "post_hidden": [], "mu": []}
     for b in batches_by_sites(packed.n_prim, np.arange(len(structures)), 4096):
         batch = packed.batch(b)
-        site, _ = model.encode_sites(batch.row_species, batch.neighbour_species,
-                                     batch.distances, batch.mask)
+        site, _ = model.encode_sites(
+            batch.row_species, batch.neighbour_species, batch.distances, batch.mask
+        )
         g = model.global_
         pre = segment_mean(g.pre_pool(site), batch.row_crystal, batch.n_crystals)
         hidden = g.post_pool(pre)
-        for key, value in zip(out, (segment_mean(site, batch.row_crystal, batch.n_crystals),
-                                    pre, hidden, g.mu(hidden))):
+        for key, value in zip(
+            out,
+            (segment_mean(site, batch.row_crystal, batch.n_crystals), pre, hidden, g.mu(hidden)),
+        ):
             out[key].append(value)
     keys = list(out) if layers else ["mu"]
     return {k: torch.cat(out[k]).numpy() for k in keys}
@@ -66,8 +70,9 @@ for name, model in models:
                 maes = []
                 for r in range(repeats):
                     idx = [position[i] for i in splits.labelled(n, r)]
-                    pipe = Pipeline(head_steps(head, r)).fit(xl[key][idx],
-                                                             label[target].to_numpy()[idx])
+                    pipe = Pipeline(head_steps(head, r)).fit(
+                        xl[key][idx], label[target].to_numpy()[idx]
+                    )
                     maes.append(np.abs(pipe.predict(xt[key]) - test[target].to_numpy()).mean())
                 row.append(np.median(maes))
             print(target, head, name, key, " ".join(f"{m:.4f}" for m in row), flush=True)

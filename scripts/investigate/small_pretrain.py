@@ -32,8 +32,11 @@ seed = kw.pop("seed", 0)  # initialisation and training (shuffle, noise, false s
 model = untrained_model(config, seed)
 lr = kw.pop("learning_rate", 8.12e-4)
 t0 = time.time()
-result = pretrain(model, packed, TrainConfig(epochs=epochs, learning_rate=lr, progress=False,
-                                             compile=True, seed=seed, **kw))
+result = pretrain(
+    model,
+    packed,
+    TrainConfig(epochs=epochs, learning_rate=lr, progress=False, compile=True, seed=seed, **kw),
+)
 val = {k: round(v, 3) for k, v in result.history[-1].items() if k.startswith("val")}
 print(name, f"{time.time() - t0:.0f} s", "best epoch", result.best_epoch, val, flush=True)
 save_pretrained(model, CACHE / name)
