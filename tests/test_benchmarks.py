@@ -485,7 +485,12 @@ def test_featuriser_factory_matches_protocol():
         "composition",
     )
     untrained = representation.featuriser("dim_untrained")
-    assert untrained.pretrained is None
+    assert (untrained.pretrained, untrained.random_state) == (None, 0)
+    other = representation.featuriser("dim_untrained_rs3")
+    assert (other.pretrained, other.random_state) == (None, 3)
+    for bad in ("dim_untrained_rs", "dim_untrained_rsx"):
+        with pytest.raises(ValueError, match="unknown featuriser"):
+            representation.featuriser(bad)
 
 
 @pytest.fixture(scope="module")

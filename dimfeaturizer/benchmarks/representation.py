@@ -40,6 +40,9 @@ from .protocol import REPEATS, SIZES, filter_frame, make_splits
 DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
 FEATURISERS = ("dim", "dim_untrained", "ofm", "xrd", "magpie")
 HEADS = ("ridge", "mlp")
+# "dim_untrained" is one random initialisation (random_state=0); "dim_untrained_rs<k>" are
+# others, because random Site-Net features vary a lot between initialisations
+UNTRAINED_PREFIX = "dim_untrained_rs"
 
 
 def featuriser(name: str, pretrained: str | None = None):
@@ -50,6 +53,8 @@ def featuriser(name: str, pretrained: str | None = None):
         return DIMEncoder(pretrained=pretrained or DEFAULT_PRETRAINED)
     if name == "dim_untrained":
         return DIMEncoder(pretrained=None, random_state=0)
+    if name.startswith(UNTRAINED_PREFIX) and name[len(UNTRAINED_PREFIX) :].isdigit():
+        return DIMEncoder(pretrained=None, random_state=int(name[len(UNTRAINED_PREFIX) :]))
     from matminer.featurizers.composition import ElementProperty
     from matminer.featurizers.structure import OrbitalFieldMatrix, XRDPowderPattern
 
@@ -59,7 +64,9 @@ def featuriser(name: str, pretrained: str | None = None):
         return MatminerTransformer(XRDPowderPattern, {})
     if name == "magpie":
         return MatminerTransformer(ElementProperty, preset="magpie", on="composition")
-    raise ValueError(f"unknown featuriser {name!r}; choose from {FEATURISERS}")
+    raise ValueError(
+        f"unknown featuriser {name!r}; choose from {FEATURISERS} or {UNTRAINED_PREFIX}<seed>"
+    )
 
 
 def head_steps(head: str, repeat: int) -> list[tuple[str, object]]:
