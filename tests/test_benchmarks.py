@@ -493,6 +493,21 @@ def test_featuriser_factory_matches_protocol():
             representation.featuriser(bad)
 
 
+def test_untrained_control_has_the_architecture_of_the_weights_under_test(tmp_path):
+    from dimfeaturizer.config import SiteNetConfig
+    from dimfeaturizer.hub import save_pretrained, untrained_model
+
+    wide = SiteNetConfig(post_pool_hidden=96, linear_global_critic=True)
+    save_pretrained(untrained_model(wide, 7), tmp_path / "wide")
+    for name, seed in (("dim_untrained", 0), ("dim_untrained_rs2", 2)):
+        control = representation.featuriser(name, str(tmp_path / "wide")).fit()
+        assert (control.pretrained, control.random_state) == (None, seed)
+        assert control.model_.config == wide
+        assert control.model_.global_.post_pool[0].out_features == 96
+    # the default weights' control is the default architecture, as before
+    assert representation.featuriser("dim_untrained").fit().model_.config == SiteNetConfig()
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory, mp_entries):
     """One tiny run shared by the end-to-end checks."""

@@ -48,13 +48,19 @@ UNTRAINED_PREFIX = "dim_untrained_rs"
 def featuriser(name: str, pretrained: str | None = None):
     """A fresh, unfitted featuriser step by benchmark name."""
     from ..estimator import DEFAULT_PRETRAINED, DIMEncoder
+    from ..hub import load_pretrained
 
     if name == "dim":
         return DIMEncoder(pretrained=pretrained or DEFAULT_PRETRAINED)
+    seed = None
     if name == "dim_untrained":
-        return DIMEncoder(pretrained=None, random_state=0)
-    if name.startswith(UNTRAINED_PREFIX) and name[len(UNTRAINED_PREFIX) :].isdigit():
-        return DIMEncoder(pretrained=None, random_state=int(name[len(UNTRAINED_PREFIX) :]))
+        seed = 0
+    elif name.startswith(UNTRAINED_PREFIX) and name[len(UNTRAINED_PREFIX) :].isdigit():
+        seed = int(name[len(UNTRAINED_PREFIX) :])
+    if seed is not None:
+        # the control is the architecture of the weights under test, with random weights
+        config = load_pretrained(pretrained or DEFAULT_PRETRAINED).config
+        return DIMEncoder(pretrained=None, config=config, random_state=seed)
     from matminer.featurizers.composition import ElementProperty
     from matminer.featurizers.structure import OrbitalFieldMatrix, XRDPowderPattern
 
