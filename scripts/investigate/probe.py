@@ -1,13 +1,14 @@
 """Ridge/MLP probe of pretrained vs untrained features on the protocol's splits.
 
     python scripts/investigate/probe.py WEIGHTS[,WEIGHTS...] [REPEATS] [HEAD] [SIZES] [TARGETS]
-        [--layers] [--validation]
+        [--layers] [--validation] [--control-seeds=0,1,2]
 
 Prints the median test MAE over REPEATS labelled subsets for each N. With --layers it
 also probes intermediate representations (mean site vector, pooled pre-pool vector,
 post-pool hidden layer, global mu) to see where information is lost. With --validation
 it scores on the last 2,000 crystals of the train pool instead of the test set: choices
-between settings are made there, so that the test set only reports.
+between settings are made there, so that the test set only reports. The untrained
+control has the first weights' architecture, at each of --control-seeds (default 0).
 """
 
 import sys
@@ -27,6 +28,8 @@ torch.set_num_threads(1)
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 layers = "--layers" in sys.argv
 validation = "--validation" in sys.argv
+seeds = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--control-seeds=")]
+seeds = [int(x) for x in seeds[0].split(",")] if seeds else [0]
 weights = args[0]
 repeats = int(args[1]) if len(args) > 1 else 5
 head = args[2] if len(args) > 2 else "ridge"
@@ -59,8 +62,9 @@ def features(model, structures):
     return {k: torch.cat(out[k]).numpy() for k in keys}
 
 
-models = [("untrained", untrained_model(None, 0))]
-models += [(w, load_pretrained(w)) for w in weights.split(",")]
+models = [(w, load_pretrained(w)) for w in weights.split(",")]
+config = models[0][1].config
+models = [(f"untrained-seed{s}", untrained_model(config, s)) for s in seeds] + models
 for name, model in models:
     xl, xt = features(model, list(label["structure"])), features(model, list(test["structure"]))
     for target in targets:
