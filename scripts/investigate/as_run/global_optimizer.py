@@ -11,13 +11,11 @@ slice (last 2,000 train-pool crystals) and on the test set. Investigation only: 
 the optimiser from outside the package.
 """
 import json, sys, time
-import numpy as np, torch
+import torch
 sys.path.insert(0, "scripts/investigate")
-from common import CACHE, frame_and_splits
-from sklearn.pipeline import Pipeline
-from dimfeaturizer.benchmarks.representation import head_steps
+from common import CACHE, frame_and_splits, ridge_probe
 from dimfeaturizer.hub import load_pretrained, save_pretrained, untrained_model
-from dimfeaturizer.inference import encode, prepare_all
+from dimfeaturizer.inference import prepare_all
 from dimfeaturizer.training import TrainConfig, pretrain
 from dimfeaturizer.training import loop
 
@@ -49,20 +47,4 @@ result = pretrain(model, packed, TrainConfig(epochs=kw.get("epochs", 10), learni
 val = {k: round(v, 3) for k, v in result.history[-1].items() if k.startswith("val")}
 print(name, f"{time.time() - t0:.0f} s", "best epoch", result.best_epoch, val, flush=True)
 save_pretrained(model, CACHE / name)
-model.eval()
-label = df.iloc[splits.label_pool]
-position = {p: i for i, p in enumerate(splits.label_pool)}
-xl = encode(model, list(label["structure"]))
-for where, rows in [("validation", splits.train_pool[-2000:]), ("test", splits.test)]:
-    held = df.iloc[rows]
-    xt = encode(model, list(held["structure"]))
-    for target in ["e_form", "gap"]:
-        row = []
-        for n in [50, 100, 250, 1000]:
-            maes = []
-            for r in range(3):
-                idx = [position[i] for i in splits.labelled(n, r)]
-                pipe = Pipeline(head_steps("ridge", r)).fit(xl[idx], label[target].to_numpy()[idx])
-                maes.append(np.abs(pipe.predict(xt) - held[target].to_numpy()).mean())
-            row.append(np.median(maes))
-        print(name, where, target, "ridge", " ".join(f"{m:.4f}" for m in row), flush=True)
+ridge_probe(name, model, df, splits)

@@ -8,13 +8,11 @@ head (seed 0); and that head trained with the paper's objective (Adam 8.12e-4, l
 train_pool[5000:10000], 10 epochs). Investigation only: it patches the optimiser.
 """
 import dataclasses, sys, time
-import numpy as np, torch
+import torch
 sys.path.insert(0, "scripts/investigate")
-from common import frame_and_splits
-from sklearn.pipeline import Pipeline
-from dimfeaturizer.benchmarks.representation import head_steps
+from common import frame_and_splits, ridge_probe
 from dimfeaturizer.hub import load_pretrained, untrained_model
-from dimfeaturizer.inference import encode, prepare_all
+from dimfeaturizer.inference import prepare_all
 from dimfeaturizer.training import TrainConfig, pretrain
 from dimfeaturizer.training import loop
 
@@ -23,25 +21,9 @@ weights, width = sys.argv[1], int(sys.argv[2])
 df, splits = frame_and_splits()
 init = load_pretrained(weights)
 config = dataclasses.replace(init.config, post_pool_hidden=width)
-label = df.iloc[splits.label_pool]
-position = {p: i for i, p in enumerate(splits.label_pool)}
 
 def probe(name, model):
-    model.eval()
-    xl = encode(model, list(label["structure"]))
-    for where, rows in [("validation", splits.train_pool[-2000:]), ("test", splits.test)]:
-        held = df.iloc[rows]
-        xt = encode(model, list(held["structure"]))
-        for target in ["e_form", "gap"]:
-            row = []
-            for n in [50, 100, 250, 1000]:
-                maes = []
-                for r in range(3):
-                    idx = [position[i] for i in splits.labelled(n, r)]
-                    pipe = Pipeline(head_steps("ridge", r)).fit(xl[idx], label[target].to_numpy()[idx])
-                    maes.append(np.abs(pipe.predict(xt) - held[target].to_numpy()).mean())
-                row.append(np.median(maes))
-            print(name, where, target, "ridge", " ".join(f"{m:.4f}" for m in row), flush=True)
+    ridge_probe(name, model, df, splits)
 
 for s in range(3):
     probe(f"untrained-w{width}-seed{s}", untrained_model(config, s))
