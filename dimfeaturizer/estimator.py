@@ -17,7 +17,7 @@ from .training import FALSE_SAMPLE_KINDS, TrainConfig, pretrain
 
 # bundled in pretrained/; "preview": does not yet beat the untrained control on e_form
 # (docs/pretraining.md)
-DEFAULT_PRETRAINED = "sitenet-dim-mp25k-2026.11-preview"
+DEFAULT_PRETRAINED = "sitenet-dim-mp25k-wide-2026.11-preview"
 
 
 def feature_names(n: int) -> list[str]:

@@ -40,6 +40,14 @@ def main() -> None:
         help='SiteNetConfig fields as JSON, e.g. {"linear_global_critic": true}',
     )
     parser.add_argument("--limit", type=int, default=None, help="first N train-pool crystals")
+    parser.add_argument(
+        "--init-random-state",
+        type=int,
+        default=None,
+        help="start from the weights DIMEncoder(pretrained=None, random_state=K) draws, i.e. "
+        "the benchmark's untrained control at K, so that trained and untrained differ only "
+        "by the training (default: untrained_model(config, --seed))",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +69,13 @@ def main() -> None:
     config = SiteNetConfig(**json.loads(args.model_config))
     packed = prepare_all(structures, list(df.index[pool]), config)
     logging.info("preprocessed in %.0f s", time.time() - t0)
-    model = untrained_model(config, args.seed)
+    if args.init_random_state is None:
+        model = untrained_model(config, args.seed)
+    else:
+        from dimfeaturizer import DIMEncoder
+
+        control = DIMEncoder(pretrained=None, config=config, random_state=args.init_random_state)
+        model = control.fit().model_
     train = TrainConfig(
         epochs=args.epochs,
         patience=args.patience,
@@ -84,6 +98,7 @@ def main() -> None:
                 "n_structures": len(structures),
                 "seed": args.seed,
                 "learning_rate": args.lr,
+                "init_random_state": args.init_random_state,
                 "data": Path(args.data).name,
             }
         },

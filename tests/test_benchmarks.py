@@ -504,8 +504,12 @@ def test_untrained_control_has_the_architecture_of_the_weights_under_test(tmp_pa
         assert (control.pretrained, control.random_state) == (None, seed)
         assert control.model_.config == wide
         assert control.model_.global_.post_pool[0].out_features == 96
-    # the default weights' control is the default architecture, as before
-    assert representation.featuriser("dim_untrained").fit().model_.config == SiteNetConfig()
+    # without --pretrained, the control takes the bundled default weights' architecture
+    from dimfeaturizer import DEFAULT_PRETRAINED
+    from dimfeaturizer.hub import load_pretrained
+
+    default = load_pretrained(DEFAULT_PRETRAINED).config
+    assert representation.featuriser("dim_untrained").fit().model_.config == default
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ also probes intermediate representations (mean site vector, pooled pre-pool vect
 post-pool hidden layer, global mu) to see where information is lost. With --validation
 it scores on the last 2,000 crystals of the train pool instead of the test set: choices
 between settings are made there, so that the test set only reports. The untrained
-control has the first weights' architecture, at each of --control-seeds (default 0).
+control has the first weights' architecture, at each of --control-seeds (default 0), drawn
+as the benchmark draws it: ``DIMEncoder(pretrained=None, random_state=seed)``. (Before
+2026-11-22 it was ``untrained_model(config, seed)``, a different draw for the same number.)
 """
 
 import sys
@@ -18,9 +20,10 @@ import torch
 from common import frame_and_splits
 from sklearn.pipeline import Pipeline
 
+from dimfeaturizer import DIMEncoder
 from dimfeaturizer.benchmarks.representation import head_steps
 from dimfeaturizer.data.batch import batches_by_sites
-from dimfeaturizer.hub import load_pretrained, untrained_model
+from dimfeaturizer.hub import load_pretrained
 from dimfeaturizer.inference import prepare_all
 from dimfeaturizer.model.sitenet import segment_mean
 
@@ -64,7 +67,11 @@ def features(model, structures):
 
 models = [(w, load_pretrained(w)) for w in weights.split(",")]
 config = models[0][1].config
-models = [(f"untrained-seed{s}", untrained_model(config, s)) for s in seeds] + models
+controls = [
+    (f"untrained-rs{s}", DIMEncoder(pretrained=None, config=config, random_state=s).fit().model_)
+    for s in seeds
+]
+models = controls + models
 for name, model in models:
     xl, xt = features(model, list(label["structure"])), features(model, list(test["structure"]))
     for target in targets:
