@@ -35,10 +35,10 @@ def tsne_figure(structures, path, pretrained=None, perplexity=100.0, seed=0) -> 
     from ..estimator import DEFAULT_PRETRAINED, DIMEncoder
 
     labels = np.array([metal_halide(s) for s in structures])
-    encoders = {
-        "untrained (random weights)": DIMEncoder(pretrained=None, random_state=0),
-        "Deep InfoMax pretrained": DIMEncoder(pretrained=pretrained or DEFAULT_PRETRAINED),
-    }
+    trained = DIMEncoder(pretrained=pretrained or DEFAULT_PRETRAINED).fit()
+    # the control: the same architecture as the weights shown, with random weights
+    untrained = DIMEncoder(pretrained=None, config=trained.config_, random_state=0)
+    encoders = {"untrained (random weights)": untrained, "Deep InfoMax pretrained": trained}
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
     for ax, (title, enc) in zip(axes, encoders.items()):
         x = StandardScaler().fit_transform(enc.fit_transform(structures))
