@@ -9,7 +9,7 @@ post-pool hidden layer, global mu) to see where information is lost. With --vali
 it scores on the last 2,000 crystals of the train pool instead of the test set: choices
 between settings are made there, so that the test set only reports. The untrained
 control has the first weights' architecture, at each of --control-seeds (default 0), drawn
-as the benchmark draws it: ``DIMEncoder(pretrained=None, random_state=seed)``. (Before
+as the benchmark draws it (``featuriser("dim_untrained_rs<seed>", weights)``). (Before
 2026-11-22 it was ``untrained_model(config, seed)``, a different draw for the same number.)
 """
 
@@ -20,8 +20,7 @@ import torch
 from common import frame_and_splits
 from sklearn.pipeline import Pipeline
 
-from dimfeaturizer import DIMEncoder
-from dimfeaturizer.benchmarks.representation import head_steps
+from dimfeaturizer.benchmarks.representation import featuriser, head_steps
 from dimfeaturizer.data.batch import batches_by_sites
 from dimfeaturizer.hub import load_pretrained
 from dimfeaturizer.inference import prepare_all
@@ -66,9 +65,8 @@ def features(model, structures):
 
 
 models = [(w, load_pretrained(w)) for w in weights.split(",")]
-config = models[0][1].config
-controls = [
-    (f"untrained-rs{s}", DIMEncoder(pretrained=None, config=config, random_state=s).fit().model_)
+controls = [  # the benchmark's control steps, with the first weights' architecture
+    (f"untrained-rs{s}", featuriser(f"dim_untrained_rs{s}", models[0][0]).fit().model_)
     for s in seeds
 ]
 models = controls + models
