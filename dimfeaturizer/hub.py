@@ -82,19 +82,32 @@ def resolve(
     Hub files go through ``huggingface_hub``'s cache, so ``HF_HUB_OFFLINE=1`` or
     ``local_files_only=True`` reuse an earlier download without any network access.
     """
+    directory, from_hub = _config_dir(name_or_path, revision, cache_dir, local_files_only)
+    if from_hub:
+        # The cache keeps each commit in its own snapshots/<sha>/ folder: take the weights
+        # from the commit the config came from, so that a push between the two downloads
+        # cannot pair one commit's config with another's weights.
+        _download(str(name_or_path), WEIGHTS_NAME, directory.name, revision, cache_dir,
+                  local_files_only)
+    return directory
+
+
+def _config_dir(
+    name_or_path: str | os.PathLike,
+    revision: str | None,
+    cache_dir: str | os.PathLike | None,
+    local_files_only: bool,
+) -> tuple[Path, bool]:
+    """The folder of ``config.json`` and whether it is a Hub cache snapshot; downloads only
+    that file."""
     path = Path(name_or_path)
     if path.is_dir():
-        return path
+        return path, False
     if str(name_or_path) in bundled_models() and revision is None:
-        return Path(str(_bundled_root() / str(name_or_path)))
+        return Path(str(_bundled_root() / str(name_or_path))), False
     repo_id = str(name_or_path)
     config = _download(repo_id, CONFIG_NAME, revision, revision, cache_dir, local_files_only)
-    # The cache keeps each commit in its own snapshots/<sha>/ folder: take the weights from
-    # the commit the config came from, so that a push between the two downloads cannot
-    # pair one commit's config with another's weights (or leave the weights elsewhere).
-    commit = config.parent.name
-    _download(repo_id, WEIGHTS_NAME, commit, revision, cache_dir, local_files_only)
-    return config.parent
+    return config.parent, True
 
 
 def _download(
@@ -167,6 +180,29 @@ def _download(
         ) from err
 
 
+def load_config(
+    name_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> SiteNetConfig:
+    """The architecture of published weights, without downloading or reading the weights
+    (what an untrained control of the same architecture needs)."""
+    directory, _ = _config_dir(name_or_path, revision, cache_dir, local_files_only)
+    return SiteNetConfig.from_dict(_read_meta(directory)["model"])
+
+
+def _read_meta(directory: Path) -> dict:
+    meta = json.loads((directory / CONFIG_NAME).read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{directory / CONFIG_NAME}: format_version {meta.get('format_version')!r} is not "
+            f"supported by dimfeaturizer {__version__} (expects {FORMAT_VERSION})"
+        )
+    return meta
+
+
 def load_pretrained(
     name_or_path: str | os.PathLike,
     *,
@@ -178,12 +214,7 @@ def load_pretrained(
     directory = resolve(
         name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
     )
-    meta = json.loads((directory / CONFIG_NAME).read_text())
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{directory / CONFIG_NAME}: format_version {meta.get('format_version')!r} is not "
-            f"supported by dimfeaturizer {__version__} (expects {FORMAT_VERSION})"
-        )
+    meta = _read_meta(directory)
     weights = directory / WEIGHTS_NAME
     digest = _sha256(weights)
     if digest != meta["weights_sha256"]:

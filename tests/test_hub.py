@@ -20,8 +20,9 @@ from huggingface_hub.utils import (
 )
 
 from dimfeaturizer import DIMEncoder
+from dimfeaturizer.config import SiteNetConfig
 from dimfeaturizer.featurizer import DeepInfoMaxFeaturizer
-from dimfeaturizer.hub import CONFIG_NAME, WEIGHTS_NAME, save_pretrained
+from dimfeaturizer.hub import CONFIG_NAME, WEIGHTS_NAME, load_config, save_pretrained
 from dimfeaturizer.model.sitenet import SiteNetDIM
 
 
@@ -216,3 +217,16 @@ def test_sitenet_save_push_and_load(hub, reference, tmp_path):
     remote = SiteNetDIM.from_pretrained("org/net", revision=sha, cache_dir=tmp_path / "cache")
     assert same_weights(remote, model)
     assert remote.config == model.config
+
+
+def test_load_config_fetches_only_the_config(hub, tmp_path):
+    """The benchmark's untrained control needs the architecture, not the weights."""
+    config = SiteNetConfig(post_pool_hidden=96)
+    wide = DIMEncoder(pretrained=None, config=config, random_state=0).fit()
+    wide.push_to_hub("org/wide")
+    hub.requests.clear()
+    config = load_config("org/wide", cache_dir=tmp_path / "cache")
+    assert config == wide.model_.config
+    assert config.post_pool_hidden == 96
+    fetched = {path.rsplit("/", 1)[-1] for _, path in hub.requests}
+    assert CONFIG_NAME in fetched and WEIGHTS_NAME not in fetched
