@@ -8,9 +8,10 @@ also probes intermediate representations (mean site vector, pooled pre-pool vect
 post-pool hidden layer, global mu) to see where information is lost. With --validation
 it scores on the last 2,000 crystals of the train pool instead of the test set: choices
 between settings are made there, so that the test set only reports. The untrained
-control has the first weights' architecture, at each of --control-seeds (default 0), drawn
-as the benchmark draws it (``featuriser("dim_untrained_rs<seed>", weights)``). (Before
-2026-11-22 it was ``untrained_model(config, seed)``, a different draw for the same number.)
+control has the first weights' architecture, at each of --control-seeds (default 0;
+--control-seeds=none for no control), drawn as the benchmark draws it
+(``featuriser("dim_untrained_rs<seed>", weights)``). (Before 2026-11-22 it was
+``untrained_model(config, seed)``, a different draw for the same number.)
 """
 
 import sys
@@ -31,7 +32,7 @@ args = [a for a in sys.argv[1:] if not a.startswith("--")]
 layers = "--layers" in sys.argv
 validation = "--validation" in sys.argv
 seeds = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--control-seeds=")]
-seeds = [int(x) for x in seeds[0].split(",")] if seeds else [0]
+seeds = [int(x) for x in seeds[0].split(",") if x != "none"] if seeds else [0]
 weights = args[0]
 repeats = int(args[1]) if len(args) > 1 else 5
 head = args[2] if len(args) > 2 else "ridge"
