@@ -512,6 +512,36 @@ def test_untrained_control_has_the_architecture_of_the_weights_under_test(tmp_pa
     assert representation.featuriser("dim_untrained").fit().model_.config == default
 
 
+def test_vector_scaler_keeps_the_columns_relative_sizes():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)) * [2.0, 0.1, 0.5] + [1.0, -3.0, 0.0]
+    scaler = representation.VectorScaler().fit(x)
+    z = scaler.transform(x)
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-12)
+    # one divisor for every column: the largest std, so that column gets unit std ...
+    np.testing.assert_allclose(z.std(0), x.std(0) / x.std(0).max())
+    assert z.std(0)[0] == pytest.approx(1.0)
+    # ... where StandardScaler would give every column unit std
+    np.testing.assert_allclose(StandardScaler().fit_transform(x).std(0), 1.0)
+    # new rows use what fit saw
+    expected = (x[:2] + 1 - x.mean(0)) / x.std(0).max()
+    np.testing.assert_allclose(scaler.transform(x[:2] + 1), expected)
+    assert representation.VectorScaler().fit(np.ones((3, 2))).scale_ == 1.0  # constant: no 0/0
+    check_estimator(representation.VectorScaler())
+
+
+def test_head_steps_vector_scaling():
+    column = representation.head_steps("ridge", 0)
+    vector = representation.head_steps("ridge", 0, "vector")
+    assert [n for n, _ in vector] == [n for n, _ in column]
+    assert isinstance(column[2][1], StandardScaler)
+    assert isinstance(vector[2][1], representation.VectorScaler)
+    with pytest.raises(ValueError, match="unknown scaling 'row'"):
+        representation.head_steps("ridge", 0, "row")
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory, mp_entries):
     """One tiny run shared by the end-to-end checks."""
@@ -638,6 +668,16 @@ def test_main_writes_results(frame, tmp_path, capsys):
     )
     assert set(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == {"magpie"}
     assert not (tmp_path / "none").exists()
+    # --scaling vector: the same run with one scale per vector, marked as not the protocol
+    vector_out = tmp_path / "vector"
+    assert representation.main([*argv[:-2], "--out", str(vector_out), "--scaling", "vector"]) == 0
+    vector = json.loads((vector_out / "results.json").read_text())
+    assert (results["scaling"], vector["scaling"]) == ("column", "vector")
+    assert "**Not the protocol:**" in (vector_out / "summary.md").read_text()
+    assert "Not the protocol" not in summary
+    by_key = {(r["target"], r["n"], r["repeat"]): r["mae"] for r in results["records"]}
+    changed = [r["mae"] != by_key[r["target"], r["n"], r["repeat"]] for r in vector["records"]]
+    assert any(changed)  # magpie's columns differ in size, so the scaling matters
 
 
 # --------------------------------------------------------------------------- --dataset

@@ -9,7 +9,9 @@ featuriser. Reproduce the committed results with:
         --out docs/benchmarks --cache-dir .cache/features
 
 or on a matminer dataset the machine can download:
-``--dataset matbench_mp_e_form --target e_form``.
+``--dataset matbench_mp_e_form --target e_form``. ``--scaling vector`` swaps the
+protocol's per-column StandardScaler for one scale per vector (a diagnostic, not the
+protocol: see ``VectorScaler``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import RidgeCV
@@ -32,6 +35,7 @@ from sklearn.metrics import mean_absolute_error
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .adapters import MatminerTransformer
 from .cache import CachedFeaturizer
@@ -40,6 +44,7 @@ from .protocol import REPEATS, SIZES, filter_frame, make_splits
 DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
 FEATURISERS = ("dim", "dim_untrained", "ofm", "xrd", "magpie")
 HEADS = ("ridge", "mlp")
+SCALINGS = ("column", "vector")  # the protocol's is "column"
 # "dim_untrained" is one random initialisation (random_state=0); "dim_untrained_rs<k>" are
 # others, because random Site-Net features vary a lot between initialisations
 UNTRAINED_PREFIX = "dim_untrained_rs"
@@ -75,8 +80,32 @@ def featuriser(name: str, pretrained: str | None = None):
     )
 
 
-def head_steps(head: str, repeat: int) -> list[tuple[str, object]]:
-    """The protocol's downstream model after the featuriser."""
+class VectorScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Centre each column, then divide every column by the same number: the largest
+    column standard deviation seen in ``fit``.
+
+    Unlike ``StandardScaler`` it keeps the columns' relative sizes. A pretrained DIM
+    vector keeps what its critic uses in a few large dimensions and leaves the KL-shrunk
+    rest small; per-column scaling blows the small ones up to the size of the large ones.
+    The largest column ends up scaled exactly as ``StandardScaler`` would scale it.
+    """
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=np.float64)
+        self.mean_ = X.mean(axis=0)
+        spread = float(X.std(axis=0).max()) if len(X) else 0.0
+        self.scale_ = spread if spread > 0 else 1.0
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return (X - self.mean_) / self.scale_
+
+
+def head_steps(head: str, repeat: int, scaling: str = "column") -> list[tuple[str, object]]:
+    """The protocol's downstream model after the featuriser (``scaling="vector"``: one
+    scale for the whole vector instead of the protocol's per-column one)."""
     clip = FunctionTransformer(np.clip, kw_args={"a_min": -5.0, "a_max": 5.0})
     if head == "ridge":
         model = RidgeCV(alphas=np.logspace(-3, 3, 13))
@@ -84,18 +113,22 @@ def head_steps(head: str, repeat: int) -> list[tuple[str, object]]:
         model = MLPRegressor(hidden_layer_sizes=(64,), max_iter=2000, random_state=repeat)
     else:
         raise ValueError(f"unknown head {head!r}; choose from {HEADS}")
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown scaling {scaling!r}; choose from {SCALINGS}")
     return [
         ("impute", SimpleImputer()),
         ("variance", VarianceThreshold()),
-        ("scale", StandardScaler()),
+        ("scale", StandardScaler() if scaling == "column" else VectorScaler()),
         ("clip", clip),
         (head, model),
     ]
 
 
-def make_pipeline(step, head: str, repeat: int, cache_dir, n_jobs: int = 1) -> Pipeline:
+def make_pipeline(
+    step, head: str, repeat: int, cache_dir, n_jobs: int = 1, scaling: str = "column"
+) -> Pipeline:
     cached = CachedFeaturizer(step, cache_dir, n_jobs=n_jobs)
-    return Pipeline([("features", cached), *head_steps(head, repeat)])
+    return Pipeline([("features", cached), *head_steps(head, repeat, scaling)])
 
 
 def load_data(data: str | None, dataset: str | None) -> pd.DataFrame:
@@ -115,12 +148,12 @@ def _fit_score(pipe_args, pool, y_pool, subsets, test, y_test) -> list[float]:
     One job scores every repeat of a (head, N): the structures are sent to a worker once
     per job rather than once per fit.
     """
-    step, head, cache_dir = pipe_args
+    step, head, cache_dir, scaling = pipe_args
     maes = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for repeat, subset in enumerate(subsets):
-            pipe = make_pipeline(step, head, repeat, cache_dir)
+            pipe = make_pipeline(step, head, repeat, cache_dir, scaling=scaling)
             pipe.fit([pool[i] for i in subset], y_pool[subset])
             maes.append(float(mean_absolute_error(y_test, pipe.predict(test))))
     return maes
@@ -138,6 +171,7 @@ def run(
     pretrained=None,
     test_size=None,
     featurise_only=False,
+    scaling="column",
 ) -> tuple[list[dict], dict]:
     df = filter_frame(df)
     splits = make_splits(len(df))
@@ -168,7 +202,7 @@ def run(
             y = df[target].to_numpy(dtype=float)
             maes = joblib.Parallel(n_jobs=n_jobs)(
                 joblib.delayed(_fit_score)(
-                    (step, head, cache_dir),
+                    (step, head, cache_dir, scaling),
                     pool,
                     y[splits.label_pool],
                     subsets[n],
@@ -323,6 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timing-sample", type=int, default=100)
     p.add_argument("--out", default="docs/benchmarks")
     p.add_argument("--featurise-only", action="store_true", help="fill the cache and stop")
+    p.add_argument(
+        "--scaling",
+        choices=SCALINGS,
+        default="column",
+        help="column: the protocol's StandardScaler; vector: one scale for the whole "
+        "vector (VectorScaler; a diagnostic, not the protocol)",
+    )
     args = p.parse_args(argv)
     command = "python -m dimfeaturizer.benchmarks.representation " + shlex.join(
         argv if argv is not None else sys.argv[1:]
@@ -340,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pretrained,
         args.test_size,
         args.featurise_only,
+        args.scaling,
     )
     if args.featurise_only:
         print(json.dumps(featurise_seconds))
@@ -353,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "command": command,
+                "scaling": args.scaling,
                 "records": records,
                 "timing": times,
                 "featurise_seconds_with_cache": featurise_seconds,
@@ -361,8 +404,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "\n"
     )
+    scaled = (
+        ""
+        if args.scaling == "column"
+        else "\n**Not the protocol:** every featuriser's columns are scaled by one number per "
+        "vector (`VectorScaler`), not standardised one by one.\n"
+    )
     md = (
         f"# Representation benchmark\n\nCommand:\n\n```\n{command}\n```\n"
+        + scaled
         + summary_table(records)
         + "\n## Featurisation time\n\n"
         + timing_table(times)
