@@ -512,6 +512,7 @@ def test_untrained_control_has_the_architecture_of_the_weights_under_test(tmp_pa
     assert representation.featuriser("dim_untrained").fit().model_.config == default
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")  # array API
 def test_vector_scaler_keeps_the_columns_relative_sizes():
     from sklearn.utils.estimator_checks import check_estimator
 
