@@ -11,6 +11,7 @@ from .config import SiteNetConfig  # noqa: E402
 from .estimator import DEFAULT_PRETRAINED, DIMEncoder  # noqa: E402
 from .exceptions import StructureError  # noqa: E402
 from .featurizer import DeepInfoMaxFeaturizer  # noqa: E402
+from .preprocessing import VectorScaler  # noqa: E402
 
 __all__ = [
     "DEFAULT_PRETRAINED",
@@ -18,5 +19,6 @@ __all__ = [
     "DeepInfoMaxFeaturizer",
     "SiteNetConfig",
     "StructureError",
+    "VectorScaler",
     "__version__",
 ]

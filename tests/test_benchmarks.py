@@ -516,9 +516,11 @@ def test_untrained_control_has_the_architecture_of_the_weights_under_test(tmp_pa
 def test_vector_scaler_keeps_the_columns_relative_sizes():
     from sklearn.utils.estimator_checks import check_estimator
 
+    from dimfeaturizer import VectorScaler
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 3)) * [2.0, 0.1, 0.5] + [1.0, -3.0, 0.0]
-    scaler = representation.VectorScaler().fit(x)
+    scaler = VectorScaler().fit(x)
     z = scaler.transform(x)
     np.testing.assert_allclose(z.mean(0), 0, atol=1e-12)
     # one divisor for every column: the largest std, so that column gets unit std ...
@@ -529,16 +531,18 @@ def test_vector_scaler_keeps_the_columns_relative_sizes():
     # new rows use what fit saw
     expected = (x[:2] + 1 - x.mean(0)) / x.std(0).max()
     np.testing.assert_allclose(scaler.transform(x[:2] + 1), expected)
-    assert representation.VectorScaler().fit(np.ones((3, 2))).scale_ == 1.0  # constant: no 0/0
-    check_estimator(representation.VectorScaler())
+    assert VectorScaler().fit(np.ones((3, 2))).scale_ == 1.0  # constant: no 0/0
+    check_estimator(VectorScaler())
 
 
 def test_head_steps_vector_scaling():
+    from dimfeaturizer import VectorScaler
+
     column = representation.head_steps("ridge", 0)
     vector = representation.head_steps("ridge", 0, "vector")
     assert [n for n, _ in vector] == [n for n, _ in column]
     assert isinstance(column[2][1], StandardScaler)
-    assert isinstance(vector[2][1], representation.VectorScaler)
+    assert isinstance(vector[2][1], VectorScaler)
     with pytest.raises(ValueError, match="unknown scaling 'row'"):
         representation.head_steps("ridge", 0, "row")
 

@@ -252,6 +252,21 @@ def test_pipeline_with_ridge(mp_entries, structures, reference):
     )
 
 
+def test_pipeline_with_vector_scaler(mp_entries, structures):
+    """The README's advice for pretrained vectors: one scale for the whole vector."""
+    from dimfeaturizer import VectorScaler
+
+    y = np.array([e["e_form"] for e in mp_entries.values()])
+    pipe = Pipeline([("dim", DIMEncoder()), ("scale", VectorScaler()), ("ridge", Ridge())])
+    pred = pipe.fit(structures, y).predict(structures)
+    x = DIMEncoder().fit().transform(structures)
+    scaled = (x - x.mean(0)) / x.std(0).max()
+    np.testing.assert_allclose(pipe[:-1].transform(structures), scaled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pred, Ridge().fit(scaled, y).predict(scaled), rtol=1e-5, atol=1e-5)
+    names = pipe[:-1].get_feature_names_out()
+    assert list(names) == [f"dim_{i}" for i in range(128)]
+
+
 def test_frozen_estimator_in_pipeline_is_not_refit(mp_entries, structures):
     """FrozenEstimator(fitted) is the documented way to reuse an encoder as is."""
     y = np.array([e["e_form"] for e in mp_entries.values()])

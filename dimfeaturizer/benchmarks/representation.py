@@ -27,7 +27,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import RidgeCV
@@ -35,8 +34,8 @@ from sklearn.metrics import mean_absolute_error
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..preprocessing import VectorScaler
 from .adapters import MatminerTransformer
 from .cache import CachedFeaturizer
 from .protocol import REPEATS, SIZES, filter_frame, make_splits
@@ -78,29 +77,6 @@ def featuriser(name: str, pretrained: str | None = None):
     raise ValueError(
         f"unknown featuriser {name!r}; choose from {FEATURISERS} or {UNTRAINED_PREFIX}<seed>"
     )
-
-
-class VectorScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Centre each column, then divide every column by the same number: the largest
-    column standard deviation seen in ``fit``.
-
-    Unlike ``StandardScaler`` it keeps the columns' relative sizes. A pretrained DIM
-    vector keeps what its critic uses in a few large dimensions and leaves the KL-shrunk
-    rest small; per-column scaling blows the small ones up to the size of the large ones.
-    The largest column ends up scaled exactly as ``StandardScaler`` would scale it.
-    """
-
-    def fit(self, X, y=None):
-        X = validate_data(self, X, dtype=np.float64)
-        self.mean_ = X.mean(axis=0)
-        spread = float(X.std(axis=0).max()) if len(X) else 0.0
-        self.scale_ = spread if spread > 0 else 1.0
-        return self
-
-    def transform(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return (X - self.mean_) / self.scale_
 
 
 def head_steps(head: str, repeat: int, scaling: str = "column") -> list[tuple[str, object]]:
