@@ -1,7 +1,7 @@
 """Per-feature standardisation vs one scale for all features, trained vs untrained.
 
     PYTHONPATH=scripts/investigate python scripts/investigate/as_run/scale_free.py WEIGHTS \
-        [REPEATS] [--control-seeds=0,1,2,3,4] [--test]
+        [REPEATS] [--control-seeds=0,1,2,3,4|none] [--test]
 
 The protocol standardises every feature column. A trained mu keeps what the critic uses
 in a few large dimensions and the KL-shrunk rest small; standardising puts them all on
@@ -51,7 +51,7 @@ args = [a for a in sys.argv[1:] if not a.startswith("--")]
 weights = args[0]
 repeats = int(args[1]) if len(args) > 1 else 10
 seeds = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--control-seeds=")]
-seeds = [int(s) for s in seeds[0].split(",")] if seeds else [0, 1, 2, 3, 4]
+seeds = [int(s) for s in seeds[0].split(",") if s != "none"] if seeds else [0, 1, 2, 3, 4]
 df, splits = frame_and_splits()
 label = df.iloc[splits.label_pool]
 test = df.iloc[splits.test if "--test" in sys.argv else splits.train_pool[-2000:]]
