@@ -23,7 +23,7 @@ class VectorScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def fit(self, X: ArrayLike, y: object = None) -> VectorScaler:
         X = validate_data(self, X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
-        spread = float(X.std(axis=0).max()) if len(X) else 0.0
+        spread = float(X.std(axis=0).max())  # validate_data refuses empty X
         self.scale_ = spread if spread > 0 else 1.0
         return self
 
