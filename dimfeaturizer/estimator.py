@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 
@@ -24,6 +25,14 @@ def feature_names(n: int) -> list[str]:
     return [f"dim_{i}" for i in range(n)]
 
 
+@functools.lru_cache(maxsize=16)
+def _named_config(name, revision, cache_dir, local_files_only) -> SiteNetConfig:
+    # cached: matminer's precheck asks once per row, and a Hub name would mean a request each
+    return hub.load_config(
+        name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
+    )
+
+
 class DIMBase(BaseEstimator):
     """Parameters, fitting and persistence shared by both front-ends.
 
@@ -39,7 +48,7 @@ class DIMBase(BaseEstimator):
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool = False,
         frozen: bool = True,
-        config: SiteNetConfig | None = None,
+        config: SiteNetConfig | str | os.PathLike | None = None,
         epochs: int = 100,
         batch_sites: int = 1200,
         learning_rate: float = 1e-4,
@@ -101,16 +110,28 @@ class DIMBase(BaseEstimator):
         self.config_ = model.config
         return self
 
+    def _architecture(self) -> SiteNetConfig | None:
+        """``config`` as a ``SiteNetConfig``; a name or path means that model's architecture."""
+        if self.config is None or isinstance(self.config, SiteNetConfig):
+            return self.config
+        if isinstance(self.config, (str, os.PathLike)):
+            return _named_config(self.config, self.revision, self.cache_dir, self.local_files_only)
+        raise TypeError(
+            f"config must be a SiteNetConfig, a model name or path, or None; "
+            f"got {type(self.config).__name__}"
+        )
+
     def _initial_model(self, seed: int):
+        config = self._architecture()
         if self.pretrained is None:
-            return hub.untrained_model(self.config, seed)
+            return hub.untrained_model(config, seed)
         model = hub.load_pretrained(
             self.pretrained,
             revision=self.revision,
             cache_dir=self.cache_dir,
             local_files_only=self.local_files_only,
         )
-        if self.config is not None and self.config != model.config:
+        if config is not None and config != model.config:
             raise ValueError(
                 "config differs from the architecture of the pretrained weights; "
                 "pass config only with pretrained=None"
@@ -185,8 +206,11 @@ class DIMEncoder(TransformerMixin, DIMBase):
         Passed to the Hub download (pin ``revision`` to a commit for reproducibility).
     frozen : bool, default=True
         If True ``fit`` only loads/initialises weights; if False it pretrains on ``X``.
-    config : SiteNetConfig or None
-        Architecture of a randomly initialised model (``pretrained=None`` only).
+    config : SiteNetConfig, str, path or None
+        Architecture of a randomly initialised model (``pretrained=None``). A model name
+        or path (as for ``pretrained``) means that model's architecture, so
+        ``DIMEncoder(pretrained=None, config=DEFAULT_PRETRAINED, random_state=0)`` is the
+        untrained control of the bundled weights. ``None``: the design's defaults.
     epochs, batch_sites, learning_rate, weight_decay, alpha, beta, false_samples,
     pair_weighting, validation_fraction, patience, amp, compile, checkpoint_dir
         Pretraining hyper-parameters (see ``dimfeaturizer.training.TrainConfig``);

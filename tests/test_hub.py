@@ -230,3 +230,12 @@ def test_load_config_fetches_only_the_config(hub, tmp_path):
     assert config.post_pool_hidden == 96
     fetched = {path.rsplit("/", 1)[-1] for _, path in hub.requests}
     assert CONFIG_NAME in fetched and WEIGHTS_NAME not in fetched
+    # the estimator's config= takes the repo id directly: the control of those weights
+    hub.requests.clear()
+    control = DIMEncoder(
+        pretrained=None, config="org/wide", cache_dir=tmp_path / "cache2", random_state=0
+    ).fit()
+    assert control.config_ == config
+    assert same_weights(control.model_, wide.model_)
+    fetched = {path.rsplit("/", 1)[-1] for _, path in hub.requests}
+    assert CONFIG_NAME in fetched and WEIGHTS_NAME not in fetched

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dimfeaturizer import DEFAULT_PRETRAINED, DIMEncoder
+from dimfeaturizer import DEFAULT_PRETRAINED, DIMEncoder, SiteNetConfig
 from dimfeaturizer.cli import main
 from dimfeaturizer.hub import CONFIG_NAME, _bundled_root, bundled_models, load_pretrained
 
@@ -50,6 +50,30 @@ def test_default_encoder_uses_the_bundled_weights(structures):
     # trained vectors separate different crystals
     pairwise = np.abs(default[:, None] - default[None]).max(-1)
     assert pairwise[np.triu_indices(len(default), 1)].min() > 0
+
+
+def test_untrained_control_of_the_bundled_weights_by_name(structures):
+    """config=<model name> is that model's architecture with random weights: the control."""
+    from dimfeaturizer import DeepInfoMaxFeaturizer
+    from dimfeaturizer.hub import load_config
+
+    pretrained = DIMEncoder().fit()
+    control = DIMEncoder(pretrained=None, config=DEFAULT_PRETRAINED, random_state=0).fit()
+    assert control.config_ == pretrained.config_ != SiteNetConfig()
+    explicit = DIMEncoder(pretrained=None, config=load_config(DEFAULT_PRETRAINED), random_state=0)
+    vectors = control.transform(structures)
+    np.testing.assert_array_equal(vectors, explicit.fit().transform(structures))
+    assert np.abs(vectors - pretrained.transform(structures)).max() > 1e-2
+    featurizer = DeepInfoMaxFeaturizer(pretrained=None, config=DEFAULT_PRETRAINED, random_state=0)
+    assert featurizer.precheck(structures[0])
+    rows = featurizer.fit(structures).featurize_many(structures[:3], pbar=False)
+    np.testing.assert_allclose(np.asarray(rows), vectors[:3], rtol=1e-5, atol=1e-6)
+    # the name must agree with the weights when both are given
+    assert DIMEncoder(config=DEFAULT_PRETRAINED).fit().config_ == pretrained.config_
+    with pytest.raises(ValueError, match="config differs"):
+        DIMEncoder(config=SiteNetConfig()).fit()
+    with pytest.raises(TypeError, match="config must be"):
+        DIMEncoder(pretrained=None, config={"post_pool_hidden": 2048}).fit()
 
 
 def test_main_job_on_the_embedded_default(tmp_path, capsys):
