@@ -48,7 +48,16 @@ def main() -> None:
         "the benchmark's untrained control at K, so that trained and untrained differ only "
         "by the training (default: untrained_model(config, --seed))",
     )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="start from a saved model folder (e.g. a run's best/ or a pretrained/ entry) with "
+        "fresh optimisers, to continue its training at another learning rate; its "
+        "architecture replaces --model-config",
+    )
     args = parser.parse_args()
+    if args.init_from is not None and args.init_random_state is not None:
+        parser.error("--init-from and --init-random-state are exclusive")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -66,10 +75,19 @@ def main() -> None:
         pool = pool[: args.limit]
     structures = list(df["structure"].iloc[pool])
     logging.info("loaded %d train-pool structures in %.0f s", len(structures), time.time() - t0)
-    config = SiteNetConfig(**json.loads(args.model_config))
+    if args.init_from is not None:
+        from dimfeaturizer.hub import load_config
+
+        config = load_config(args.init_from)
+    else:
+        config = SiteNetConfig(**json.loads(args.model_config))
     packed = prepare_all(structures, list(df.index[pool]), config)
     logging.info("preprocessed in %.0f s", time.time() - t0)
-    if args.init_random_state is None:
+    if args.init_from is not None:
+        from dimfeaturizer.hub import load_pretrained
+
+        model = load_pretrained(args.init_from)
+    elif args.init_random_state is None:
         model = untrained_model(config, args.seed)
     else:
         from dimfeaturizer import DIMEncoder
@@ -99,6 +117,7 @@ def main() -> None:
                 "seed": args.seed,
                 "learning_rate": args.lr,
                 "init_random_state": args.init_random_state,
+                "init_from": args.init_from,
                 "data": Path(args.data).name,
             }
         },
