@@ -778,3 +778,16 @@ def test_joblib_can_pickle_counting_featurizer():
     """The test featuriser is an importable, picklable estimator (for joblib workers)."""
     fitted = CountingFeaturizer(scale=3.0).fit()
     assert joblib.hash(fitted) == joblib.hash(clone(fitted).fit())
+
+
+def test_speed_benchmark_runs_on_bundled_and_random_weights(structures):
+    """The speed benchmark's jobs, on a few crystals: transform and continued training."""
+    from dimfeaturizer import DEFAULT_PRETRAINED
+    from dimfeaturizer.benchmarks import speed
+
+    small = structures[:6]
+    for pretrained in (DEFAULT_PRETRAINED, None):
+        t = speed.time_transform(small, pretrained, "cpu")
+        assert t["n"] == len(small) and t["structures_per_s"] > 0
+        p = speed.time_pretraining(small, "cpu", pretrained=pretrained)
+        assert p["n"] == len(small) and p["structures_per_s"] > 0 and not p["compiled"]

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..estimator import DEFAULT_PRETRAINED
+
 DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
 
 
@@ -75,19 +77,25 @@ def time_matminer(featurizer, structures: list) -> dict:
     }
 
 
-def time_pretraining(structures: list, device: str, compile: bool = False) -> dict:
-    """Structures/s of one pretraining epoch, all false samples on. Compiled kernels are
-    timed on a second epoch, so the one-off compilation is reported separately."""
+def time_pretraining(
+    structures: list, device: str, compile: bool = False, pretrained: str | None = None
+) -> dict:
+    """Structures/s of one pretraining epoch, all false samples on, continuing from
+    ``pretrained`` (None: random weights of the design's default architecture). Compiled
+    kernels are timed on a second epoch, so the one-off compilation is reported separately."""
     from ..config import SiteNetConfig
-    from ..hub import untrained_model
+    from ..hub import load_pretrained, untrained_model
     from ..inference import prepare_all
     from ..training import TrainConfig, pretrain
 
-    config = SiteNetConfig()
+    if pretrained is None:
+        model = untrained_model(SiteNetConfig(), 0)
+    else:
+        model = load_pretrained(pretrained)
+    config = model.config
     t0 = time.perf_counter()
     packed = prepare_all(structures, list(range(len(structures))), config)
     prep = time.perf_counter() - t0
-    model = untrained_model(config, 0)
     epochs = 2 if compile else 1
     result = pretrain(
         model,
@@ -138,7 +146,7 @@ def _peak_rss_child(job: str, structures: list, device: str, pretrained: str | N
         + (
             f"r = s.time_transform(st, {pretrained!r}, {device!r});"
             if job == "transform"
-            else f"r = s.time_pretraining(st, {device!r});"
+            else f"r = s.time_pretraining(st, {device!r}, pretrained={pretrained!r});"
         )
         + "r['peak_rss_mib'] = s.peak_rss_mib();"
         "r['rss_with_structures_loaded_mib'] = base; print(json.dumps(r))"
@@ -158,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--data", default=DEFAULT_DATA)
-    p.add_argument("--pretrained", default="none", help="weights to time ('none' = untrained)")
+    p.add_argument(
+        "--pretrained",
+        default=DEFAULT_PRETRAINED,
+        help="weights to time, by default the bundled ones ('none': random weights of the "
+        "design's default architecture)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--n-transform", type=int, default=2000)
     p.add_argument("--n-matminer", type=int, default=100)
@@ -176,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         n_load = max(n_load, args.n_memory_transform, args.n_memory_train)
     structures = load_structures(args.data, n_load)
     results = {
+        "weights": pretrained or "none (random, design's default architecture)",
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
@@ -188,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         "ofm": time_matminer(
             OrbitalFieldMatrix(period_tag=False, flatten=True), structures[: args.n_matminer]
         ),
-        "pretraining_eager": time_pretraining(structures[: args.n_train], args.device),
+        "pretraining_eager": time_pretraining(
+            structures[: args.n_train], args.device, pretrained=pretrained
+        ),
         "pretraining_compiled": time_pretraining(
-            structures[: args.n_train], args.device, compile=True
+            structures[: args.n_train], args.device, compile=True, pretrained=pretrained
         ),
     }
     dim_ms = results["transform"]["ms_per_structure"]
