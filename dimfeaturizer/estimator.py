@@ -110,12 +110,14 @@ class DIMBase(BaseEstimator):
         self.config_ = model.config
         return self
 
-    def _architecture(self) -> SiteNetConfig | None:
-        """``config`` as a ``SiteNetConfig``; a name or path means that model's architecture."""
+    def _architecture(self, cached: bool = False) -> SiteNetConfig | None:
+        """``config`` as a ``SiteNetConfig``; a name or path means that model's architecture
+        (``cached``: remembered per process, for per-row callers such as ``precheck``)."""
         if self.config is None or isinstance(self.config, SiteNetConfig):
             return self.config
         if isinstance(self.config, (str, os.PathLike)):
-            return _named_config(self.config, self.revision, self.cache_dir, self.local_files_only)
+            load = _named_config if cached else _named_config.__wrapped__
+            return load(self.config, self.revision, self.cache_dir, self.local_files_only)
         raise TypeError(
             f"config must be a SiteNetConfig, a model name or path, or None; "
             f"got {type(self.config).__name__}"

@@ -87,7 +87,8 @@ class DeepInfoMaxFeaturizer(DIMBase, BaseFeaturizer):
         """False for inputs the encoder cannot take (cheap: no symmetry, no network)."""
         from .config import SiteNetConfig
 
-        config = getattr(self, "config_", None) or self._architecture() or SiteNetConfig()
+        config = getattr(self, "config_", None) or self._architecture(cached=True)
+        config = config or SiteNetConfig()
         try:
             check_structure(structure, config)
         except StructureError:

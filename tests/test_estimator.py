@@ -453,3 +453,18 @@ def test_corrupted_weights_are_refused(untrained, tmp_path):
     weights_file.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="SHA-256"):
         DIMEncoder.from_pretrained(tmp_path)
+
+
+def test_config_by_folder_is_read_at_fit(tmp_path):
+    """config=<folder> takes that folder's architecture, as it is when fit runs."""
+    folder = tmp_path / "weights"
+    small = DIMEncoder(pretrained=None, config=SiteNetConfig(global_dim=16), random_state=0)
+    small.fit().save_pretrained(folder)
+    control = DIMEncoder(pretrained=None, config=folder, random_state=1)
+    assert control.fit().config_.global_dim == 16
+    assert clone(control).get_params()["config"] == folder
+    smaller = DIMEncoder(pretrained=None, config=SiteNetConfig(global_dim=8), random_state=0)
+    smaller.fit().save_pretrained(folder)
+    assert control.fit().config_.global_dim == 8
+    with pytest.raises(ValueError, match="not an existing folder"):
+        DIMEncoder(pretrained=None, config=tmp_path / "missing").fit()
