@@ -25,12 +25,8 @@ def feature_names(n: int) -> list[str]:
     return [f"dim_{i}" for i in range(n)]
 
 
-@functools.lru_cache(maxsize=16)
-def _named_config(name, revision, cache_dir, local_files_only) -> SiteNetConfig:
-    # cached: matminer's precheck asks once per row, and a Hub name would mean a request each
-    return hub.load_config(
-        name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
-    )
+# for per-row callers (matminer's precheck): a Hub name would otherwise mean a request a row
+_cached_load_config = functools.lru_cache(maxsize=16)(hub.load_config)
 
 
 class DIMBase(BaseEstimator):
@@ -116,8 +112,13 @@ class DIMBase(BaseEstimator):
         if self.config is None or isinstance(self.config, SiteNetConfig):
             return self.config
         if isinstance(self.config, (str, os.PathLike)):
-            load = _named_config if cached else _named_config.__wrapped__
-            return load(self.config, self.revision, self.cache_dir, self.local_files_only)
+            load = _cached_load_config if cached else hub.load_config
+            return load(
+                self.config,
+                revision=self.revision,
+                cache_dir=self.cache_dir,
+                local_files_only=self.local_files_only,
+            )
         raise TypeError(
             f"config must be a SiteNetConfig, a model name or path, or None; "
             f"got {type(self.config).__name__}"

@@ -52,7 +52,6 @@ UNTRAINED_PREFIX = "dim_untrained_rs"
 def featuriser(name: str, pretrained: str | None = None):
     """A fresh, unfitted featuriser step by benchmark name."""
     from ..estimator import DEFAULT_PRETRAINED, DIMEncoder
-    from ..hub import load_config
 
     if name == "dim":
         return DIMEncoder(pretrained=pretrained or DEFAULT_PRETRAINED)
@@ -63,8 +62,9 @@ def featuriser(name: str, pretrained: str | None = None):
         seed = int(name[len(UNTRAINED_PREFIX) :])
     if seed is not None:
         # the control is the architecture of the weights under test, with random weights
-        config = load_config(pretrained or DEFAULT_PRETRAINED)
-        return DIMEncoder(pretrained=None, config=config, random_state=seed)
+        return DIMEncoder(
+            pretrained=None, config=pretrained or DEFAULT_PRETRAINED, random_state=seed
+        )
     from matminer.featurizers.composition import ElementProperty
     from matminer.featurizers.structure import OrbitalFieldMatrix, XRDPowderPattern
 
