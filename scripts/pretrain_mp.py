@@ -75,18 +75,11 @@ def main() -> None:
         pool = pool[: args.limit]
     structures = list(df["structure"].iloc[pool])
     logging.info("loaded %d train-pool structures in %.0f s", len(structures), time.time() - t0)
-    if args.init_from is not None:
-        from dimfeaturizer.hub import load_config
-
-        config = load_config(args.init_from)
-    else:
-        config = SiteNetConfig(**json.loads(args.model_config))
-    packed = prepare_all(structures, list(df.index[pool]), config)
-    logging.info("preprocessed in %.0f s", time.time() - t0)
+    config = SiteNetConfig(**json.loads(args.model_config))
     if args.init_from is not None:
         from dimfeaturizer.hub import load_pretrained
 
-        model = load_pretrained(args.init_from)
+        model = load_pretrained(args.init_from)  # its architecture replaces --model-config
     elif args.init_random_state is None:
         model = untrained_model(config, args.seed)
     else:
@@ -94,6 +87,8 @@ def main() -> None:
 
         control = DIMEncoder(pretrained=None, config=config, random_state=args.init_random_state)
         model = control.fit().model_
+    packed = prepare_all(structures, list(df.index[pool]), model.config)
+    logging.info("preprocessed in %.0f s", time.time() - t0)
     train = TrainConfig(
         epochs=args.epochs,
         patience=args.patience,
