@@ -1,21 +1,28 @@
-"""Deep InfoMax pretrained Site-Net features for crystal structures.
+"""Deep InfoMax pretrained Site-Net features and fine-tuned predictions for crystals.
 
 ``DIMEncoder`` (scikit-learn transformer) and ``DeepInfoMaxFeaturizer`` (matminer
 featuriser) turn pymatgen Structures into 128-d vectors through one shared inference
-path. Nothing heavy happens at import time.
+path; ``DIMRegressor`` and ``DIMClassifier`` fine-tune the encoder on labels. Nothing
+heavy happens at import time.
 """
 
-__version__ = "0.1.0"
-
-from .config import SiteNetConfig  # noqa: E402
-from .estimator import DEFAULT_PRETRAINED, DIMEncoder  # noqa: E402
-from .exceptions import StructureError  # noqa: E402
-from .featurizer import DeepInfoMaxFeaturizer  # noqa: E402
-from .preprocessing import VectorScaler  # noqa: E402
+from ._version import __version__
+from .config import SiteNetConfig
+from .estimators import (
+    DeepInfoMaxFeaturizer,
+    DIMClassifier,
+    DIMEncoder,
+    DIMRegressor,
+    VectorScaler,
+)
+from .exceptions import StructureError
+from .hub import DEFAULT_PRETRAINED
 
 __all__ = [
     "DEFAULT_PRETRAINED",
+    "DIMClassifier",
     "DIMEncoder",
+    "DIMRegressor",
     "DeepInfoMaxFeaturizer",
     "SiteNetConfig",
     "StructureError",

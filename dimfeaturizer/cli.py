@@ -10,7 +10,7 @@ import warnings
 
 
 def _encoder_args(parser: argparse.ArgumentParser) -> None:
-    from .estimator import DEFAULT_PRETRAINED
+    from .hub import DEFAULT_PRETRAINED
 
     parser.add_argument(
         "--pretrained",
@@ -26,7 +26,7 @@ def _pretrained(value: str) -> str | None:
 
 
 def featurize(args: argparse.Namespace) -> int:
-    from .estimator import DIMEncoder
+    from .estimators import DIMEncoder
     from .io import example_structures, read_structures
 
     structures = read_structures(args.inputs) if args.inputs else example_structures()
@@ -54,7 +54,7 @@ def featurize(args: argparse.Namespace) -> int:
 
 
 def pretrain(args: argparse.Namespace) -> int:
-    from .estimator import DIMEncoder
+    from .estimators import DIMEncoder
     from .io import read_structures
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from .data.elements import TABLE_NAME
+
 
 @dataclass(frozen=True)
 class SiteNetConfig:
@@ -30,9 +32,9 @@ class SiteNetConfig:
     upscale_hidden: int = 64
     upscale_dim: int = 128
     # u_z of the global critic as one linear layer instead of [64, 128]: a critic no more
-    # complex than a linear downstream model (docs/pretraining.md measures the effect)
+    # complex than a linear downstream model (the bundled weights use it)
     linear_global_critic: bool = False
-    element_table: str = "pymatgen-9-v1"
+    element_table: str = TABLE_NAME
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,8 +1,11 @@
 """Weights on disk and on the Hugging Face Hub: config.json + model.safetensors.
 
-``config.json`` records a format version, the library version and the SHA-256 of the
-weights file; all three are checked on load. Weights are read only from safetensors,
-never unpickled.
+The one module for weights I/O: the file format, the bundled registry (``pretrained/``)
+and Hub download/upload. Models never import it. ``config.json`` records a format
+version, the library version, the element table's name and hash, and the SHA-256 of the
+weights file; all are checked on load. Weights are read only from safetensors, never
+unpickled. A model with a prediction head stores the head's weights under ``head.`` beside
+the encoder's, so its encoder loads wherever an encoder is expected.
 """
 
 from __future__ import annotations
@@ -17,13 +20,20 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from . import __version__
+from ._version import __version__
 from .config import SiteNetConfig
-from .model.sitenet import SiteNetDIM
+from .data.elements import TABLE_NAME, table_sha256
+from .model import SiteNetDIM, SiteNetPredictor
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-FORMAT_VERSION = 1
+# 2 added the element table's identity and optional prediction heads; 1 (dimfeaturizer
+# 0.1.0) still loads
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+HEAD_PREFIX = "head."
+# bundled in pretrained/; "preview": see the model card for how it scores
+DEFAULT_PRETRAINED = "sitenet-dim-mp25k-wide-2026.11-preview"
 
 
 def _bundled_root():
@@ -50,21 +60,36 @@ def _sha256(path: Path) -> str:
 
 
 def save_pretrained(
-    model: SiteNetDIM, directory: str | os.PathLike, extra: dict | None = None
+    model: SiteNetDIM | SiteNetPredictor, directory: str | os.PathLike, extra: dict | None = None
 ) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
+    """Write ``config.json`` and ``model.safetensors`` into ``directory``.
+
+    ``extra`` is merged into config.json (e.g. ``{"training": ...}``); for a
+    ``SiteNetPredictor`` its ``"head"`` entry is extended with the head's shape.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_NAME
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    extra = dict(extra or {})
+    encoder = model
+    state = {}
+    if isinstance(model, SiteNetPredictor):
+        encoder = model.encoder
+        state = {HEAD_PREFIX + k: v for k, v in model.head.state_dict().items()}
+        extra["head"] = {
+            **extra.get("head", {}), "n_outputs": model.n_outputs, "hidden": model.hidden
+        }
+    state.update(encoder.state_dict())
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     safetensors.torch.save_file(state, weights, metadata={"format": "pt"})
     config = {
         "format_version": FORMAT_VERSION,
         "library_name": "dimfeaturizer",
         "library_version": __version__,
         "weights_sha256": _sha256(weights),
-        "model": model.config.to_dict(),
-        **(extra or {}),
+        "element_table": {"name": encoder.config.element_table, "sha256": table_sha256()},
+        "model": encoder.config.to_dict(),
+        **extra,
     }
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return directory
@@ -195,22 +220,43 @@ def load_config(
 
 def _read_meta(directory: Path) -> dict:
     meta = json.loads((directory / CONFIG_NAME).read_text())
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_FORMATS:
         raise ValueError(
             f"{directory / CONFIG_NAME}: format_version {meta.get('format_version')!r} is not "
-            f"supported by dimfeaturizer {__version__} (expects {FORMAT_VERSION})"
+            f"supported by dimfeaturizer {__version__} (reads {list(READABLE_FORMATS)})"
         )
+    _check_element_table(meta, directory)
     return meta
 
 
-def load_pretrained(
+def _check_element_table(meta: dict, directory: Path) -> None:
+    """The weights were trained on this library's element table, or they mean nothing.
+
+    Format 1 recorded only the table's name (in the model config); its one table is this
+    library's ``pymatgen-9-v1``.
+    """
+    name = meta.get("model", {}).get("element_table", TABLE_NAME)
+    recorded = meta.get("element_table", {"name": name, "sha256": None})
+    if recorded["name"] != TABLE_NAME:
+        raise ValueError(
+            f"{directory}: the weights were trained with element table {recorded['name']!r}; "
+            f"dimfeaturizer {__version__} has {TABLE_NAME!r}"
+        )
+    if recorded["sha256"] is not None and recorded["sha256"] != table_sha256():
+        raise ValueError(
+            f"{directory}: element table {TABLE_NAME!r} of the weights (SHA-256 "
+            f"{recorded['sha256']}) differs from this library's ({table_sha256()}); the "
+            "features would not mean what the weights learned"
+        )
+
+
+def _load_checked(
     name_or_path: str | os.PathLike,
-    *,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    local_files_only: bool = False,
-) -> SiteNetDIM:
-    """A ``SiteNetDIM`` from a folder, a bundled name or the Hub, integrity-checked."""
+    revision: str | None,
+    cache_dir: str | os.PathLike | None,
+    local_files_only: bool,
+) -> tuple[dict, dict[str, torch.Tensor]]:
+    """config.json and the weights' tensors, integrity-checked."""
     directory = resolve(
         name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
     )
@@ -222,36 +268,70 @@ def load_pretrained(
             f"{weights} is corrupted: SHA-256 {digest} does not match {meta['weights_sha256']} "
             "recorded in config.json (delete the cached file and download again)"
         )
+    return meta, safetensors.torch.load_file(weights)
+
+
+def _encoder(meta: dict, state: dict[str, torch.Tensor]) -> SiteNetDIM:
     model = SiteNetDIM(SiteNetConfig.from_dict(meta["model"]))
-    model.load_state_dict(safetensors.torch.load_file(weights), strict=True)
+    own = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIX)}
+    model.load_state_dict(own, strict=True)
     return model.eval()
 
 
+def load_pretrained(
+    name_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> SiteNetDIM:
+    """The encoder saved in a folder, a bundled name or a Hub repo (in eval mode); a saved
+    model with a head gives its (fine-tuned) encoder."""
+    return _encoder(*_load_checked(name_or_path, revision, cache_dir, local_files_only))
+
+
+def load_predictor(
+    name_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> tuple[SiteNetPredictor, dict]:
+    """A saved encoder with its prediction head, and config.json's ``"head"`` entry."""
+    meta, state = _load_checked(name_or_path, revision, cache_dir, local_files_only)
+    if "head" not in meta:
+        raise ValueError(
+            f"{name_or_path!r} holds an encoder without a prediction head; load it with "
+            "DIMEncoder, or pass it as pretrained= to start a DIMRegressor/DIMClassifier"
+        )
+    head = meta["head"]
+    model = SiteNetPredictor(_encoder(meta, state), head["n_outputs"], head["hidden"])
+    model.head.load_state_dict(
+        {k[len(HEAD_PREFIX) :]: v for k, v in state.items() if k.startswith(HEAD_PREFIX)},
+        strict=True,
+    )
+    return model.eval(), head
+
+
 def push_to_hub(
-    model: SiteNetDIM,
+    model: SiteNetDIM | SiteNetPredictor,
     repo_id: str,
     *,
     private: bool = False,
     token: str | None = None,
     commit_message: str = "Upload dimfeaturizer encoder",
     readme: str | None = None,
+    extra: dict | None = None,
 ) -> str:
     """Create ``repo_id`` if needed and upload the weights (and a model card); returns the
-    commit URL."""
+    commit URL. ``extra`` as in ``save_pretrained``."""
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        save_pretrained(model, tmp)
+        save_pretrained(model, tmp, extra)
         if readme is not None:
             Path(tmp, "README.md").write_text(readme)
         info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
     return str(info)
-
-
-def untrained_model(config: SiteNetConfig | None, seed: int) -> SiteNetDIM:
-    """Random-weight model, the paper's control; the same seed gives the same weights."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return SiteNetDIM(config).eval()

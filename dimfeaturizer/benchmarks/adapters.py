@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..inference import as_structure_list
+from ..data.inputs import as_structure_list
 
 
 class MatminerTransformer(TransformerMixin, BaseEstimator):

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ..inference import as_structure_list
+from ..data.inputs import as_structure_list
 
 
 def structure_key(structure) -> str:

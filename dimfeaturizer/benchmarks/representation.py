@@ -35,7 +35,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from ..preprocessing import VectorScaler
+from ..estimators import VectorScaler
 from .adapters import MatminerTransformer
 from .cache import CachedFeaturizer
 from .protocol import REPEATS, SIZES, filter_frame, make_splits
@@ -51,7 +51,8 @@ UNTRAINED_PREFIX = "dim_untrained_rs"
 
 def featuriser(name: str, pretrained: str | None = None):
     """A fresh, unfitted featuriser step by benchmark name."""
-    from ..estimator import DEFAULT_PRETRAINED, DIMEncoder
+    from ..estimators import DIMEncoder
+    from ..hub import DEFAULT_PRETRAINED
 
     if name == "dim":
         return DIMEncoder(pretrained=pretrained or DEFAULT_PRETRAINED)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..estimator import DEFAULT_PRETRAINED
+from ..hub import DEFAULT_PRETRAINED
 
 DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
 
@@ -39,7 +39,7 @@ def load_structures(data: str, n: int, seed: int = 0) -> list:
 
 
 def _encoder(pretrained: str | None, device: str):
-    from ..estimator import DIMEncoder
+    from ..estimators import DIMEncoder
 
     return DIMEncoder(pretrained=pretrained, device=device, random_state=0).fit()
 
@@ -84,9 +84,10 @@ def time_pretraining(
     ``pretrained`` (None: random weights of the design's default architecture). Compiled
     kernels are timed on a second epoch, so the one-off compilation is reported separately."""
     from ..config import SiteNetConfig
-    from ..hub import load_pretrained, untrained_model
-    from ..inference import prepare_all
-    from ..training import TrainConfig, pretrain
+    from ..data.inputs import prepare_all
+    from ..hub import load_pretrained
+    from ..model import untrained_model
+    from ..training import DeepInfoMax, TrainConfig, fit
 
     if pretrained is None:
         model = untrained_model(SiteNetConfig(), 0)
@@ -97,8 +98,9 @@ def time_pretraining(
     packed = prepare_all(structures, list(range(len(structures))), config)
     prep = time.perf_counter() - t0
     epochs = 2 if compile else 1
-    result = pretrain(
+    result = fit(
         model,
+        DeepInfoMax(),
         packed,
         TrainConfig(
             epochs=epochs, device=device, progress=False, validation_fraction=0.0, compile=compile

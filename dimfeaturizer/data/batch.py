@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -35,6 +36,8 @@ class Batch:
         Primitive sites M of each crystal.
     prim_species : (B, M_max) long
         Atomic numbers of each crystal's primitive sites; 0 where padded.
+    targets : (B, T) float32 or None
+        Labels of the crystals, where the packed crystals carry them.
     """
 
     row_species: torch.Tensor
@@ -46,23 +49,34 @@ class Batch:
     crystal_start: torch.Tensor
     n_prim: torch.Tensor
     prim_species: torch.Tensor
+    targets: torch.Tensor | None = None
 
     @property
     def n_crystals(self) -> int:
         return int(self.n_prim.shape[0])
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Batch(**{k: None if v is None else v.to(device) for k, v in moved.items()})
 
 
 class PackedCrystals:
     """Preprocessed crystals in flat arrays: the cache that training epochs reuse.
 
     ``species`` holds every crystal's N supercell species back to back and ``distances``
-    every (M, N) distance block flattened; offsets locate crystal i.
+    every (M, N) distance block flattened; offsets locate crystal i. ``targets``, if
+    given, are one row of labels per crystal, ``(n, T)`` float32, carried into batches.
     """
 
-    def __init__(self, crystals: Sequence[CrystalArrays]):
+    def __init__(self, crystals: Sequence[CrystalArrays], targets: np.ndarray | None = None):
+        if not crystals:
+            raise ValueError("no crystals to pack")
+        if targets is not None:
+            targets = np.asarray(targets, dtype=np.float32)
+            targets = targets.reshape(len(targets), -1)
+            if len(targets) != len(crystals):
+                raise ValueError(f"{len(targets)} target rows for {len(crystals)} crystals")
+        self.targets = targets
         self.n_prim = np.array([c.n_prim for c in crystals], dtype=np.int64)
         self.n_super = np.array([c.n_super for c in crystals], dtype=np.int64)
         self.species = np.concatenate([c.species for c in crystals]).astype(np.int64)
@@ -74,7 +88,19 @@ class PackedCrystals:
         return len(self.n_prim)
 
     def subset(self, indices: np.ndarray) -> PackedCrystals:
-        return PackedCrystals([self.crystal(i) for i in indices])
+        targets = None if self.targets is None else self.targets[np.asarray(indices)]
+        return PackedCrystals([self.crystal(i) for i in indices], targets)
+
+    def with_targets(self, targets: np.ndarray | None) -> PackedCrystals:
+        """The same crystals carrying ``targets`` (arrays shared, not copied)."""
+        out = copy.copy(self)
+        out.targets = None
+        if targets is not None:
+            targets = np.asarray(targets, dtype=np.float32)
+            if len(targets) != len(self):
+                raise ValueError(f"{len(targets)} target rows for {len(self)} crystals")
+            out.targets = targets.reshape(len(self), -1)
+        return out
 
     def crystal(self, i: int) -> CrystalArrays:
         m, n = self.n_prim[i], self.n_super[i]
@@ -114,6 +140,7 @@ class PackedCrystals:
             crystal_start=torch.from_numpy(crystal_start),
             n_prim=torch.from_numpy(m),
             prim_species=torch.from_numpy(prim_species),
+            targets=None if self.targets is None else torch.from_numpy(self.targets[indices]),
         )
 
 

@@ -20,6 +20,7 @@ mean and unit variance over the 103 elements.
 from __future__ import annotations
 
 import csv
+import hashlib
 import warnings
 from functools import lru_cache
 from importlib import resources
@@ -39,6 +40,8 @@ FEATURE_NAMES = (
     "oxidation_state",
 )
 TABLE_FILE = "element_table.csv"
+# the table's identity, saved beside every set of weights and checked when they load
+TABLE_NAME = "pymatgen-9-v1"
 
 
 def build_element_table() -> tuple[np.ndarray, list[str]]:
@@ -88,11 +91,20 @@ def write_element_table(path) -> None:
             writer.writerow([Element.from_Z(z).symbol, *(f"{v:.6g}" for v in row), notes[z - 1]])
 
 
+def _table_text() -> str:
+    return resources.files("dimfeaturizer.data").joinpath(TABLE_FILE).read_text()
+
+
+@lru_cache(maxsize=1)
+def table_sha256() -> str:
+    """SHA-256 of the shipped table's text (line endings normalised)."""
+    return hashlib.sha256("\n".join(_table_text().splitlines()).encode()).hexdigest()
+
+
 @lru_cache(maxsize=1)
 def raw_element_table() -> np.ndarray:
     """The shipped raw table, ``(103, 9)`` float64, row ``Z - 1``."""
-    text = resources.files("dimfeaturizer.data").joinpath(TABLE_FILE).read_text()
-    rows = list(csv.DictReader(text.splitlines()))
+    rows = list(csv.DictReader(_table_text().splitlines()))
     return np.array([[float(r[name]) for name in FEATURE_NAMES] for r in rows])
 
 

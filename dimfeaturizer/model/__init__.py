@@ -1,3 +1,5 @@
-from .sitenet import SiteNetDIM
+from .kernels import Kernels
+from .predictor import SiteNetPredictor
+from .sitenet import SiteNetDIM, initialised_model, untrained_model
 
-__all__ = ["SiteNetDIM"]
+__all__ = ["Kernels", "SiteNetDIM", "SiteNetPredictor", "initialised_model", "untrained_model"]

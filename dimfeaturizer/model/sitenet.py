@@ -8,9 +8,9 @@ row, only ``W_e e_pj`` per pair. Same arithmetic as concatenating, without the
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,23 +18,8 @@ from torch import nn
 from ..config import SiteNetConfig
 from ..data.batch import Batch
 from ..data.elements import element_features
-
-
-def _mlp(sizes: list[int], last_activation: bool = False) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2 or last_activation:
-            layers.append(nn.Mish())
-    return nn.Sequential(*layers)
-
-
-def segment_mean(values: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
-    """Mean of ``values`` rows grouped by ``segment`` (every segment must be non-empty)."""
-    shape = (n_segments, *values.shape[1:])
-    total = values.new_zeros(shape).index_add_(0, segment, values)
-    count = values.new_zeros(n_segments).index_add_(0, segment, values.new_ones(len(segment)))
-    return total / count.view(-1, *([1] * (values.dim() - 1)))
+from ..runtime import derive_seeds
+from .layers import mlp, segment_mean
 
 
 class LocalEncoder(nn.Module):
@@ -50,8 +35,8 @@ class LocalEncoder(nn.Module):
             nn.Linear(1, config.distance_dim), nn.Mish(), nn.LayerNorm(config.distance_dim)
         )
         bond = 2 * config.site_dim + config.distance_dim
-        self.attention = _mlp([bond, config.attention_hidden, 1])
-        self.values = _mlp([bond, config.attention_hidden, config.value_dim])
+        self.attention = mlp([bond, config.attention_hidden, 1])
+        self.values = mlp([bond, config.attention_hidden, config.value_dim])
         self.mu = nn.Linear(config.value_dim, config.local_dim)
         self.logvar = nn.Linear(config.value_dim, config.local_dim)
         self.site_dim = config.site_dim
@@ -101,8 +86,8 @@ class GlobalEncoder(nn.Module):
 
     def __init__(self, config: SiteNetConfig):
         super().__init__()
-        self.pre_pool = _mlp([config.local_dim, config.pre_pool_hidden, config.pool_dim], True)
-        self.post_pool = _mlp([config.pool_dim, config.post_pool_hidden], True)
+        self.pre_pool = mlp([config.local_dim, config.pre_pool_hidden, config.pool_dim], True)
+        self.post_pool = mlp([config.pool_dim, config.post_pool_hidden], True)
         self.mu = nn.Linear(config.post_pool_hidden, config.global_dim)
         self.logvar = nn.Linear(config.post_pool_hidden, config.global_dim)
 
@@ -119,8 +104,8 @@ class Critic(nn.Module):
 
     def __init__(self, z_dim: int, c_dim: int, hidden: int, out: int, linear_z: bool = False):
         super().__init__()
-        self.u_z = nn.Linear(z_dim, out) if linear_z else _mlp([z_dim, hidden, out])
-        self.u_c = _mlp([c_dim, hidden, out])
+        self.u_z = nn.Linear(z_dim, out) if linear_z else mlp([z_dim, hidden, out])
+        self.u_c = mlp([c_dim, hidden, out])
 
 
 class LocalCritic(Critic):
@@ -173,36 +158,6 @@ class SiteNetDIM(nn.Module):
             c.global_dim, c.local_dim, c.upscale_hidden, c.upscale_dim, c.linear_global_critic
         )
 
-    # -- persistence (config.json + model.safetensors, see dimfeaturizer.hub) ----------
-    @classmethod
-    def from_pretrained(
-        cls,
-        name_or_path: str | os.PathLike,
-        *,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        local_files_only: bool = False,
-    ) -> SiteNetDIM:
-        """The model saved in a folder, a bundled model or a Hub repo (in eval mode)."""
-        from ..hub import load_pretrained  # hub imports this module
-
-        return load_pretrained(
-            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
-        )
-
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
-        from ..hub import save_pretrained
-
-        return save_pretrained(self, directory)
-
-    def push_to_hub(self, repo_id: str, **kwargs) -> str:
-        """Upload to the Hub (kwargs as in ``dimfeaturizer.hub.push_to_hub``); returns the
-        commit URL."""
-        from ..hub import push_to_hub
-
-        return push_to_hub(self, repo_id, **kwargs)
-
     def local_parameters(self) -> list[nn.Parameter]:
         return [*self.local.parameters(), *self.local_critic.parameters()]
 
@@ -221,10 +176,36 @@ class SiteNetDIM(nn.Module):
             self.elements, row_species, neighbour_species, distances, mask, edge_terms
         )
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        """The crystal vectors (B, global_dim): the deterministic mean, no noise."""
-        site_mu, _ = self.encode_sites(
-            batch.row_species, batch.neighbour_species, batch.distances, batch.mask
+    def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
+        """The crystal vectors (B, global_dim): the deterministic mean, no noise.
+
+        ``local`` replaces ``self.local`` (its compiled version, see ``Kernels``).
+        """
+        site_mu, _ = (local or self.local)(
+            self.elements, batch.row_species, batch.neighbour_species, batch.distances,
+            batch.mask,
         )
         mu, _ = self.global_(site_mu, batch.row_crystal, batch.n_crystals)
         return mu
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """What produces the vector (the critics excluded): what fine-tuning trains."""
+        return [*self.local.parameters(), *self.global_.parameters()]
+
+
+def untrained_model(
+    config: SiteNetConfig | None = None, random_state: int | np.random.RandomState | None = None
+) -> SiteNetDIM:
+    """Random weights of ``config``'s architecture: the paper's untrained control.
+
+    The one recipe: ``DIMEncoder(pretrained=None, config=config, random_state=k)`` draws
+    exactly these weights for the same ``k``.
+    """
+    return initialised_model(config, derive_seeds(random_state)[0])
+
+
+def initialised_model(config: SiteNetConfig | None, seed: int) -> SiteNetDIM:
+    """A model whose weights are torch's default initialisation under ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return SiteNetDIM(config).eval()

@@ -1,4 +1,21 @@
-from .loop import TrainConfig, TrainResult, pretrain
-from .objective import FALSE_SAMPLE_KINDS
+"""Training: one loop (``fit``) that runs an ``Objective``; Deep InfoMax pretraining and
+supervised fine-tuning are the two objectives."""
 
-__all__ = ["FALSE_SAMPLE_KINDS", "TrainConfig", "TrainResult", "pretrain"]
+from .deep_infomax import DeepInfoMax
+from .false_samples import ALL_FALSE_SAMPLE_KINDS, FALSE_SAMPLE_KINDS
+from .loop import CHECKPOINT, TrainConfig, TrainResult, fit, validation_split
+from .objective import Objective
+from .supervised import Supervised
+
+__all__ = [
+    "ALL_FALSE_SAMPLE_KINDS",
+    "CHECKPOINT",
+    "FALSE_SAMPLE_KINDS",
+    "DeepInfoMax",
+    "Objective",
+    "Supervised",
+    "TrainConfig",
+    "TrainResult",
+    "fit",
+    "validation_split",
+]

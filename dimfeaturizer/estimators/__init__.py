@@ -1,0 +1,8 @@
+"""The public faces: scikit-learn estimators and the matminer featuriser."""
+
+from .encoder import DIMEncoder
+from .featurizer import DeepInfoMaxFeaturizer
+from .scaling import VectorScaler
+from .supervised import DIMClassifier, DIMRegressor
+
+__all__ = ["DIMClassifier", "DIMEncoder", "DIMRegressor", "DeepInfoMaxFeaturizer", "VectorScaler"]

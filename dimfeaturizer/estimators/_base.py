@@ -1,0 +1,101 @@
+"""What every estimator shares: where its weights come from, and how parameters are
+checked (once, at fit, as scikit-learn does)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .. import hub
+from ..config import SiteNetConfig
+from ..model import SiteNetDIM, initialised_model
+
+# for per-row callers (matminer's precheck): a Hub name would otherwise mean a request a row
+_cached_load_config = functools.lru_cache(maxsize=16)(hub.load_config)
+
+PATH = [str, os.PathLike]
+WEIGHTS_CONSTRAINTS: dict = {
+    "pretrained": [*PATH, None],
+    "revision": [str, None],
+    "cache_dir": [*PATH, None],
+    "local_files_only": ["boolean"],
+    "config": [SiteNetConfig, *PATH, None],
+    "device": [str, torch.device],
+    "amp": ["boolean"],
+    "compile": ["boolean", StrOptions({"auto"})],
+    "inference_batch_sites": [Interval(Integral, 1, None, closed="left")],
+    "checkpoint_dir": [*PATH, None],
+    "random_state": ["random_state"],
+    "progress": ["boolean", None],
+}
+
+
+def feature_names(n: int) -> list[str]:
+    return [f"dim_{i}" for i in range(n)]
+
+
+class WeightsSource(BaseEstimator):
+    """``pretrained`` / ``config`` / ``random_state`` -> the encoder a fit starts from."""
+
+    def _architecture(self, cached: bool = False) -> SiteNetConfig | None:
+        """``config`` as a ``SiteNetConfig``; a name or path means that model's architecture
+        (``cached``: remembered per process, for per-row callers such as ``precheck``)."""
+        if self.config is None or isinstance(self.config, SiteNetConfig):
+            return self.config
+        load = _cached_load_config if cached else hub.load_config
+        return load(
+            self.config,
+            revision=self.revision,
+            cache_dir=self.cache_dir,
+            local_files_only=self.local_files_only,
+        )
+
+    def _start_encoder(self, model_seed: int) -> SiteNetDIM:
+        """The bundled, saved or Hub weights; random weights (``model_seed``) for
+        ``pretrained=None``."""
+        config = self._architecture()
+        if self.pretrained is None:
+            return initialised_model(config, model_seed)
+        model = hub.load_pretrained(
+            self.pretrained,
+            revision=self.revision,
+            cache_dir=self.cache_dir,
+            local_files_only=self.local_files_only,
+        )
+        if config is not None and config != model.config:
+            raise ValueError(
+                "config differs from the architecture of the pretrained weights; "
+                "pass config only with pretrained=None"
+            )
+        return model
+
+    def _training_record(self, result, n_structures: int, objective) -> dict:
+        """What config.json records about how saved weights were trained."""
+        from .._version import __version__
+
+        return {
+            "objective": type(objective).__name__,
+            "objective_params": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in vars(objective).items()
+            },
+            "started_from": None if self.pretrained is None else str(self.pretrained),
+            "random_state": _json_random_state(self.random_state),
+            "n_structures": n_structures,
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "stopped_early": result.stopped_early,
+            "library_version": __version__,
+            "history": result.history,
+        }
+
+
+def _json_random_state(random_state) -> int | str | None:
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return None if random_state is None else int(random_state)
+    return "RandomState instance"

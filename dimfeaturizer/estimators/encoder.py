@@ -1,0 +1,243 @@
+"""``DIMEncoder``: the scikit-learn transformer, frozen vectors or Deep InfoMax pretraining."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .. import hub
+from ..data.inputs import as_structure_list, check_all, prepare_all
+from ..inference import encode
+from ..model import SiteNetDIM
+from ..runtime import derive_seeds
+from ..training import FALSE_SAMPLE_KINDS, DeepInfoMax, TrainConfig, fit
+from ..training.deep_infomax import PAIR_WEIGHTINGS
+from ._base import WEIGHTS_CONSTRAINTS, WeightsSource, feature_names
+
+
+class DIMEncoder(TransformerMixin, WeightsSource):
+    """Crystal structures -> 128-d Site-Net features learned by Deep InfoMax.
+
+    By default the encoder is **frozen**: ``fit`` loads the weights named by
+    ``pretrained`` and does not look at ``X``, so a ``Pipeline([("dim", DIMEncoder()),
+    ("ridge", Ridge())])`` fitted on 50 labelled crystals costs nothing extra. With
+    ``frozen=False``, ``fit(X)`` runs self-supervised Deep InfoMax pretraining on the
+    unlabelled structures ``X``, starting from ``pretrained`` (or from random weights when
+    ``pretrained=None``).
+
+    Parameters
+    ----------
+    pretrained : str, path or None, default=DEFAULT_PRETRAINED
+        A bundled model name, a folder written by ``save_pretrained`` (of any of the
+        package's estimators: a fine-tuned ``DIMRegressor``'s encoder loads too), or a
+        Hugging Face Hub repo id. ``None`` means random weights drawn from
+        ``random_state``: with ``frozen=True`` that is the *untrained control* of the
+        paper, an essential baseline for any claim about the pretrained features.
+    revision, cache_dir, local_files_only
+        Passed to the Hub download (pin ``revision`` to a commit for reproducibility).
+    frozen : bool, default=True
+        If True ``fit`` only loads/initialises weights; if False it pretrains on ``X``.
+    config : SiteNetConfig, str, path or None
+        Architecture of a randomly initialised model (``pretrained=None``). A model name
+        or path (as for ``pretrained``) means that model's architecture, so
+        ``DIMEncoder(pretrained=None, config=DEFAULT_PRETRAINED, random_state=0)`` is the
+        untrained control of the bundled weights. ``None``: the design's defaults.
+    epochs, batch_sites, learning_rate, weight_decay, validation_fraction, patience, amp, \
+compile, checkpoint_dir
+        How to pretrain (see ``dimfeaturizer.training.TrainConfig``); ``compile`` uses
+        ``torch.compile`` for ~2x faster CPU training ("auto": for runs of at least
+        20,000 structure-epochs; falls back to eager if it fails).
+    alpha, beta, false_samples, pair_weighting
+        What to pretrain (see ``dimfeaturizer.training.DeepInfoMax``):
+        ``false_samples=()`` switches the synthetic false samples off (the ablation);
+        adding ``"substitution"`` opts in to the periodic-table-neighbour false sample.
+    device : {"auto", "cpu", "cuda", ...}, default="auto"
+    inference_batch_sites : int, default=2048
+        Primitive sites per inference batch (memory ~ this x 50 x 256 floats).
+    random_state : int, RandomState or None
+        Seeds the random initialisation and pretraining (bit-reproducible on CPU).
+    progress : bool or None, default=False
+        Progress bars for pretraining and transform (``None``: only on a terminal).
+
+    Attributes
+    ----------
+    model_ : dimfeaturizer.model.SiteNetDIM
+        The network (on CPU between calls).
+    config_ : SiteNetConfig
+    history_ : list of dict
+        Per-epoch train/validation losses of the last pretraining (empty if frozen).
+    best_epoch_ : int
+        Epoch whose weights were kept (-1 if frozen).
+    training_ : dict or None
+        How the weights were pretrained by this ``fit`` (saved into config.json by
+        ``save_pretrained``); None if frozen.
+
+    Examples
+    --------
+    >>> from pymatgen.core import Lattice, Structure
+    >>> nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.69), ["Na", "Cl"],
+    ...                                  [[0, 0, 0], [0.5, 0.5, 0.5]])
+    >>> DIMEncoder(pretrained=None, random_state=0).fit_transform([nacl]).shape
+    (1, 128)
+    """
+
+    _parameter_constraints: dict = {
+        **WEIGHTS_CONSTRAINTS,
+        "frozen": ["boolean"],
+        "epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_sites": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "false_samples": [list, tuple],
+        "pair_weighting": [StrOptions(set(PAIR_WEIGHTINGS))],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        pretrained: str | os.PathLike | None = hub.DEFAULT_PRETRAINED,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        frozen: bool = True,
+        config=None,
+        epochs: int = 100,
+        batch_sites: int = 1200,
+        learning_rate: float = 1e-4,
+        weight_decay: float = 1e-4,
+        alpha: float = 1.0,
+        beta: float = 0.1,
+        false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS,
+        pair_weighting: str = "inverse_square",
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        device: str = "auto",
+        amp: bool = True,
+        compile: bool | str = "auto",
+        inference_batch_sites: int = 2048,
+        checkpoint_dir: str | os.PathLike | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        progress: bool | None = False,
+    ):
+        self.pretrained = pretrained
+        self.revision = revision
+        self.cache_dir = cache_dir
+        self.local_files_only = local_files_only
+        self.frozen = frozen
+        self.config = config
+        self.epochs = epochs
+        self.batch_sites = batch_sites
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.alpha = alpha
+        self.beta = beta
+        self.false_samples = false_samples
+        self.pair_weighting = pair_weighting
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.amp = amp
+        self.compile = compile
+        self.inference_batch_sites = inference_batch_sites
+        self.checkpoint_dir = checkpoint_dir
+        self.random_state = random_state
+        self.progress = progress
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X=None, y=None) -> DIMEncoder:
+        """Load (frozen) or pretrain (``frozen=False``) the encoder. ``y`` is ignored."""
+        model_seed, train_seed = derive_seeds(self.random_state)
+        objective = DeepInfoMax(self.alpha, self.beta, tuple(self.false_samples),
+                                self.pair_weighting)
+        model = self._start_encoder(model_seed)
+        self.history_, self.best_epoch_, self.training_ = [], -1, None
+        if not self.frozen:
+            if X is None:
+                raise ValueError("frozen=False: fit(X) pretrains on X, which must be given")
+            entries, labels = as_structure_list(X)
+            if len(entries) < 2:
+                raise ValueError(
+                    f"pretraining needs at least 2 structures (Deep InfoMax contrasts each "
+                    f"crystal with another), got {len(entries)}"
+                )
+            check_all(entries, labels, model.config)
+            packed = prepare_all(entries, labels, model.config, checked=True)
+            result = fit(model, objective, packed, self._train_config(train_seed))
+            self.history_, self.best_epoch_ = result.history, result.best_epoch
+            self.training_ = self._training_record(result, len(entries), objective)
+        self.model_: SiteNetDIM = model.cpu().eval()
+        self.config_ = model.config
+        return self
+
+    def _train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_sites=self.batch_sites,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            validation_fraction=self.validation_fraction,
+            patience=self.patience,
+            device=str(self.device),
+            amp=self.amp,
+            compile=self.compile,
+            seed=seed,
+            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            progress=self.progress,
+        )
+
+    def transform(self, X) -> np.ndarray:
+        """``(n, 128)`` float32 features; raises ``StructureError`` naming a bad entry."""
+        entries, labels = as_structure_list(X)
+        return self._encode(entries, labels)
+
+    def _encode(self, entries, labels=None) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return encode(
+            self.model_,
+            entries,
+            labels,
+            batch_sites=self.inference_batch_sites,
+            device=self.device,
+            progress=self.progress,
+        )
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return np.asarray(feature_names(self.config_.global_dim), dtype=object)
+
+    # -- persistence ---------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write the fitted weights where ``DIMEncoder(pretrained=directory)`` loads them
+        (with how they were pretrained, if this ``fit`` pretrained them)."""
+        check_is_fitted(self, "model_")
+        hub.save_pretrained(self.model_, directory, self._extra())
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs) -> DIMEncoder:
+        """A fitted, frozen encoder with the given weights (kwargs as in ``__init__``)."""
+        return cls(pretrained=name_or_path, **kwargs).fit()
+
+    def push_to_hub(self, repo_id: str, **kwargs) -> str:
+        """Upload the fitted weights (kwargs as in ``dimfeaturizer.hub.push_to_hub``)."""
+        check_is_fitted(self, "model_")
+        return hub.push_to_hub(self.model_, repo_id, extra=self._extra(), **kwargs)
+
+    def _extra(self) -> dict:
+        return {} if self.training_ is None else {"training": self.training_}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # X is a sequence of pymatgen Structures
+        tags.input_tags.one_d_array = True
+        tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags

@@ -1,0 +1,214 @@
+"""Deep InfoMax pretraining as an objective: local and global DIM (Jensen-Shannon) with KL,
+false samples, and gradients isolated between the two levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..data.batch import Batch
+from ..model import Kernels, SiteNetDIM
+from ..model.layers import segment_mean
+from .false_samples import (
+    ALL_FALSE_SAMPLE_KINDS,
+    FALSE_SAMPLE_KINDS,
+    SUBSTITUTION,
+    derangement,
+    remap_species,
+    species_permutation,
+    substitute_species,
+)
+from .objective import Objective
+
+PAIR_WEIGHTINGS = ("inverse_square", "uniform")
+
+
+def pair_weights(distances: torch.Tensor, mask: torch.Tensor, scheme: str) -> torch.Tensor:
+    """Weights of a row's pair terms, normalised over its own valid neighbours."""
+    if scheme == "inverse_square":
+        w = (distances + 1.0).pow(-2)
+    elif scheme == "uniform":
+        w = torch.ones_like(distances)
+    else:
+        raise ValueError(f"unknown pair weighting {scheme!r}")
+    w = w * mask
+    return w / w.sum(-1, keepdim=True)
+
+
+def changed_pair_weights(
+    weights: torch.Tensor, neighbours: torch.Tensor, false_neighbours: torch.Tensor
+) -> torch.Tensor:
+    """Pair weights restricted to the pairs a substitution changed, renormalised.
+
+    The pairs it left alone are true pairs again; scoring them as false would only teach
+    the critic to contradict itself.
+    """
+    w = weights * (false_neighbours != neighbours)  # padding is 0 in both
+    return w / w.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, 1)) averaged over dimensions, one value per item."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).mean(-1)
+
+
+@dataclass(frozen=True)
+class DeepInfoMax(Objective):
+    """Self-supervised pretraining of a ``SiteNetDIM`` (the design note's defaults).
+
+    Two parameter groups, ``local`` (local encoder + critic) and ``global`` (global
+    encoder + critic): the paper's two optimisers. Early stopping watches ``dim``, the
+    sum of the local and global DIM losses.
+    """
+
+    alpha: float = 1.0
+    beta: float = 0.1
+    false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS
+    pair_weighting: str = "inverse_square"
+
+    monitor = "dim"
+    min_batch_crystals = 2  # every false sample needs another crystal of the batch
+
+    def __post_init__(self):
+        object.__setattr__(self, "false_samples", tuple(self.false_samples))
+        unknown = set(self.false_samples) - set(ALL_FALSE_SAMPLE_KINDS)
+        if unknown:
+            raise ValueError(
+                f"unknown false sample kinds {sorted(unknown)}; use {ALL_FALSE_SAMPLE_KINDS}"
+            )
+        if self.pair_weighting not in PAIR_WEIGHTINGS:
+            raise ValueError(
+                f"unknown pair weighting {self.pair_weighting!r}; use {PAIR_WEIGHTINGS}"
+            )
+
+    def param_groups(self, model: SiteNetDIM) -> list[dict]:
+        return [
+            {"name": "local", "params": [*model.local.parameters(),
+                                         *model.local_critic.parameters()]},
+            {"name": "global", "params": [*model.global_.parameters(),
+                                          *model.global_critic.parameters()]},
+        ]
+
+    def kernels(self, model: SiteNetDIM, compile: bool) -> Kernels:
+        return Kernels.of(model, compile)
+
+    def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        local = self.alpha * terms["dim_local"] + self.beta * terms["kl_local"]
+        return local + self.alpha * terms["dim_global"] + self.beta * terms["kl_global"]
+
+    def summarise(self, means: dict[str, float]) -> dict[str, float]:
+        return {"dim": means["dim_local"] + means["dim_global"]}
+
+    def terms(
+        self, model: SiteNetDIM, batch: Batch, generator: torch.Generator, kernels: Kernels
+    ) -> dict[str, torch.Tensor]:
+        return dim_losses(
+            model, batch, generator, self.false_samples, self.pair_weighting, kernels
+        )
+
+
+def dim_losses(
+    model: SiteNetDIM,
+    batch: Batch,
+    generator: torch.Generator,
+    false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS,
+    pair_weighting: str = "inverse_square",
+    kernels: Kernels | None = None,
+) -> dict[str, torch.Tensor]:
+    """Local and global DIM (Jensen-Shannon) and KL losses of one batch.
+
+    The global level reads detached site vectors, so its loss never reaches the local
+    encoder; synthetic global false samples are encoded without gradients.
+    """
+    if batch.n_crystals < 2:
+        raise ValueError("a Deep InfoMax batch needs at least two crystals")
+    device = batch.mask.device
+    b = batch.n_crystals
+    rc, mask, dist, nbr = batch.row_crystal, batch.mask, batch.distances, batch.neighbour_species
+    elements = model.elements
+
+    def noise(shape):
+        return torch.randn(shape, generator=generator, device=generator.device).to(device)
+
+    # ---- local level: site vector vs its (neighbour, distance) pairs
+    k = kernels or Kernels.of(model)
+    edge = k.edge_terms(dist)  # every false sample below keeps the rows' geometry
+    site_mu, site_logvar = k.local(elements, batch.row_species, nbr, dist, mask, edge)
+    z_local = site_mu + (0.5 * site_logvar).exp() * noise(site_mu.shape)
+    critic = model.local_critic
+
+    # constituents and weights of every row; a false set that is another row's true set
+    # (other crystal) gathers them, keeping its own mask and weights
+    hidden = k.constituents(elements, nbr, dist)
+    weights = pair_weights(dist, mask, pair_weighting)
+
+    def local_term(constituents, w, sign):
+        t = critic.score_pairs(z_local, constituents)
+        return (w * F.softplus(sign * t)).sum(-1)
+
+    true_local = local_term(hidden, weights, -1.0)
+
+    def donor_rows(donor_crystal):  # row (b, p) -> row (d, p mod M_d)
+        d = donor_crystal[rc]
+        return batch.crystal_start[d] + batch.row_local % batch.n_prim[d]
+
+    other = donor_rows(derangement(b, generator, device))
+    false_local = [local_term(hidden[other], weights[other], 1.0)]
+    synthetic = {}  # kind -> (row species, neighbour species, owner crystal per row)
+    if "composition" in false_samples:
+        donor = derangement(b, generator, device)
+        row_s, nbr_s = remap_species(batch, donor[rc])
+        synthetic["composition"] = (row_s, nbr_s, rc)
+        false_local.append(local_term(k.constituents(elements, nbr_s, dist), weights, 1.0))
+    if "polymorph" in false_samples:
+        donor = derangement(b, generator, device)  # crystal b gets d = donor[b]'s geometry
+        owner = torch.argsort(donor)[rc]  # row of crystal d belongs to b with donor[b] = d
+        row_s, nbr_s = remap_species(batch, owner)
+        synthetic["polymorph"] = (row_s, nbr_s, owner)
+        q = donor_rows(donor)
+        false_local.append(local_term(k.constituents(elements, nbr_s[q], dist[q]), weights[q], 1.0))
+    if SUBSTITUTION in false_samples:
+        row_s, nbr_s = remap_species(batch, rc, species=substitute_species(batch, generator))
+        synthetic[SUBSTITUTION] = (row_s, nbr_s, rc)
+        w = changed_pair_weights(weights, nbr, nbr_s)
+        false_local.append(local_term(k.constituents(elements, nbr_s, dist), w, 1.0))
+    valid_perm = None
+    if "permutation" in false_samples:
+        perm, valid_perm = species_permutation(batch, generator)
+        row_s, nbr_s = remap_species(batch, rc, perm)
+        synthetic["permutation"] = (row_s, nbr_s, rc)
+    dim_local = (true_local + torch.stack(false_local).mean(0)).mean()
+    kl_local = gaussian_kl(site_mu, site_logvar).mean()
+
+    # ---- global level: crystal vector vs its (detached) site vectors
+    sites = site_mu.detach()
+    g_mu, g_logvar = model.global_(sites, rc, b)
+    zg = model.global_critic.u_z(g_mu + (0.5 * g_logvar).exp() * noise(g_mu.shape))
+    uc = model.global_critic.u_c(sites)
+
+    def global_term(site_up, owner, sign):
+        t = (zg[owner] * site_up).sum(-1)
+        return segment_mean(F.softplus(sign * t), owner, b)
+
+    true_global = global_term(uc, rc, -1.0)
+    other_owner = torch.argsort(derangement(b, generator, device))[rc]
+    false_global = [global_term(uc, other_owner, 1.0)]
+    available = [torch.ones(b, device=device)]
+    for kind, (row_s, nbr_s, owner) in synthetic.items():
+        with torch.no_grad():
+            fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, edge.detach())
+        false_global.append(global_term(model.global_critic.u_c(fake_sites), owner, 1.0))
+        ok = valid_perm if kind == "permutation" else torch.ones(b, dtype=torch.bool, device=device)
+        available.append(ok.float())
+    avail = torch.stack(available)
+    false_g = (torch.stack(false_global).nan_to_num() * avail).sum(0) / avail.sum(0)
+    dim_global = (true_global + false_g).mean()
+    kl_global = gaussian_kl(g_mu, g_logvar).mean()
+    return {
+        "dim_local": dim_local,
+        "kl_local": kl_local,
+        "dim_global": dim_global,
+        "kl_global": kl_global,
+    }
