@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -53,25 +54,65 @@ def featurize(args: argparse.Namespace) -> int:
     return 0
 
 
-def pretrain(args: argparse.Namespace) -> int:
+def run_pretraining(
+    structures,
+    out: str,
+    *,
+    pretrained: str | None,
+    revision: str | None = None,
+    epochs: int = 100,
+    patience: int = 10,
+    learning_rate: float = 1e-4,
+    seed: int = 0,
+    device: str = "auto",
+    checkpoint_dir: str | None = None,
+    config: str | None = None,
+    progress: bool | None = True,
+):
+    """Deep InfoMax pretraining and saving: the one path of ``dimfeaturizer pretrain`` and
+    ``scripts/pretrain_mp.py`` (so both record the same training metadata). Rerunning it
+    with the same ``checkpoint_dir`` resumes after a kill."""
+    from .config import SiteNetConfig
     from .estimators import DIMEncoder
+
+    if isinstance(config, str) and config.lstrip().startswith("{"):
+        config = SiteNetConfig(**json.loads(config))
+    encoder = DIMEncoder(
+        pretrained=pretrained,
+        revision=revision,
+        frozen=False,
+        config=config,
+        epochs=epochs,
+        patience=patience,
+        learning_rate=learning_rate,
+        device=device,
+        checkpoint_dir=checkpoint_dir,
+        random_state=seed,
+        progress=progress,
+    )
+    encoder.fit(structures)
+    encoder.save_pretrained(out)
+    return encoder
+
+
+def pretrain(args: argparse.Namespace) -> int:
     from .io import read_structures
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     structures = read_structures(args.inputs)
-    encoder = DIMEncoder(
+    encoder = run_pretraining(
+        structures,
+        args.out,
         pretrained=_pretrained(args.pretrained),
         revision=args.revision,
-        frozen=False,
         epochs=args.epochs,
+        patience=args.patience,
         learning_rate=args.lr,
+        seed=args.seed,
         device=args.device,
         checkpoint_dir=args.checkpoint_dir,
-        random_state=args.seed,
-        progress=True,
+        config=args.config,
     )
-    encoder.fit(structures)
-    encoder.save_pretrained(args.out)
     print(
         f"pretrained on {len(structures)} structures; best epoch {encoder.best_epoch_}; "
         f"saved to {args.out}",
@@ -97,8 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     pre = sub.add_parser("pretrain", help="Deep InfoMax pretraining on unlabelled structures")
     pre.add_argument("inputs", nargs="+")
     pre.add_argument("--out", required=True, help="folder for config.json + model.safetensors")
-    pre.add_argument("--epochs", type=int, default=100)
-    pre.add_argument("--lr", type=float, default=1e-4)
+    pre.add_argument("--epochs", type=int, default=100, help="default: 100")
+    pre.add_argument("--patience", type=int, default=10, help="default: 10")
+    pre.add_argument("--lr", type=float, default=1e-4, help="default: 1e-4")
+    pre.add_argument(
+        "--config",
+        default=None,
+        help="architecture for random initial weights: a model name or folder, or "
+        "SiteNetConfig fields as JSON (default: the design's; with --pretrained, its own)",
+    )
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--checkpoint-dir", default=None, help="resume here after a kill")
     _encoder_args(pre)

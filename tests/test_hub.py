@@ -19,10 +19,16 @@ from huggingface_hub.utils import (
     RevisionNotFoundError,
 )
 
-from dimfeaturizer import DIMEncoder
+from dimfeaturizer import DeepInfoMaxFeaturizer, DIMEncoder
 from dimfeaturizer.config import SiteNetConfig
-from dimfeaturizer.featurizer import DeepInfoMaxFeaturizer
-from dimfeaturizer.hub import CONFIG_NAME, WEIGHTS_NAME, load_config, save_pretrained
+from dimfeaturizer.hub import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    load_config,
+    load_pretrained,
+    push_to_hub,
+    save_pretrained,
+)
 from dimfeaturizer.model.sitenet import SiteNetDIM
 
 
@@ -133,15 +139,15 @@ def test_cache_is_reused_offline(hub, reference, monkeypatch, tmp_path):
     with monkeypatch.context() as m:  # what HF_HUB_OFFLINE=1 at startup gives
         m.setenv("HF_HUB_OFFLINE", "1")
         m.setattr(constants, "HF_HUB_OFFLINE", True)
-        model = SiteNetDIM.from_pretrained("org/repo", cache_dir=cache)
+        model = load_pretrained("org/repo", cache_dir=cache)
         assert same_weights(model, first.model_)
         assert hub.requests == []
         with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE") as info:
-            SiteNetDIM.from_pretrained("org/repo", cache_dir=tmp_path / "empty")
+            load_pretrained("org/repo", cache_dir=tmp_path / "empty")
         assert isinstance(info.value.__cause__, LocalEntryNotFoundError)
 
     hub.stop()  # no server at all: the cached snapshot of main still loads
-    assert same_weights(SiteNetDIM.from_pretrained("org/repo", cache_dir=cache), first.model_)
+    assert same_weights(load_pretrained("org/repo", cache_dir=cache), first.model_)
     with pytest.raises(FileNotFoundError, match="'org/repo'.*local_files_only=True"):
         DIMEncoder(pretrained="org/repo", cache_dir=tmp_path / "empty", local_files_only=True).fit()
     # (an uncached load from a stopped server would fail too, but only after
@@ -187,34 +193,35 @@ def test_corrupted_download_is_refused(hub, reference, tmp_path):
 
 def test_featurizer_pushes_and_loads(hub, reference, structures, tmp_path):
     first, _, vectors = reference
-    pushed = DeepInfoMaxFeaturizer(pretrained=None, random_state=0).fit()
-    pushed.push_to_hub("org/feat")
+    pushed = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0)).fit()
+    pushed.encoder_.push_to_hub("org/feat")
 
-    lazy = DeepInfoMaxFeaturizer(pretrained="org/feat", cache_dir=tmp_path / "cache")
+    lazy = DeepInfoMaxFeaturizer(DIMEncoder(pretrained="org/feat", cache_dir=tmp_path / "cache"))
     assert lazy.feature_labels()[:2] == ["dim_0", "dim_1"]  # loads the weights on first use
-    assert same_weights(lazy.model_, first.model_)
+    assert not hasattr(lazy, "encoder_")  # using it changed nothing on the featuriser
+    assert same_weights(lazy.fit().encoder_.model_, first.model_)
     # one structure alone is batched differently than in `vectors`: float rounding only
     np.testing.assert_allclose(lazy.featurize(structures[0]), vectors[0], rtol=0, atol=1e-6)
-    eager = DeepInfoMaxFeaturizer.from_pretrained(
-        "org/feat", cache_dir=tmp_path / "cache", local_files_only=True
-    )
+    eager = DeepInfoMaxFeaturizer(
+        DIMEncoder("org/feat", cache_dir=tmp_path / "cache", local_files_only=True)
+    ).fit()
     rows = eager.featurize_many(structures, pbar=False)
     np.testing.assert_array_equal(np.asarray(rows, dtype=np.float32), vectors)
 
-    eager.save_pretrained(tmp_path / "saved")
-    assert same_weights(SiteNetDIM.from_pretrained(tmp_path / "saved"), first.model_)
+    eager.encoder_.save_pretrained(tmp_path / "saved")
+    assert same_weights(load_pretrained(tmp_path / "saved"), first.model_)
 
 
 def test_sitenet_save_push_and_load(hub, reference, tmp_path):
     model = reference[0].model_
-    folder = model.save_pretrained(tmp_path / "local")
+    folder = save_pretrained(model, tmp_path / "local")
     assert {p.name for p in folder.iterdir()} == {CONFIG_NAME, WEIGHTS_NAME}
-    local = SiteNetDIM.from_pretrained(folder)
+    local = load_pretrained(folder)
     assert isinstance(local, SiteNetDIM) and not local.training
     assert same_weights(local, model)
 
-    sha = commit_sha(model.push_to_hub("org/net"))
-    remote = SiteNetDIM.from_pretrained("org/net", revision=sha, cache_dir=tmp_path / "cache")
+    sha = commit_sha(push_to_hub(model, "org/net"))
+    remote = load_pretrained("org/net", revision=sha, cache_dir=tmp_path / "cache")
     assert same_weights(remote, model)
     assert remote.config == model.config
 

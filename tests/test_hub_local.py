@@ -18,9 +18,9 @@ from dimfeaturizer.hub import (
     WEIGHTS_NAME,
     load_pretrained,
     save_pretrained,
-    untrained_model,
 )
 from dimfeaturizer.inference import encode
+from dimfeaturizer.model import untrained_model
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,7 +35,7 @@ def _one_thread():
 
 @pytest.fixture
 def saved(tmp_path):
-    model = untrained_model(None, seed=7)
+    model = untrained_model(None, 7)
     save_pretrained(model, tmp_path / "model", extra={"note": "test"})
     return model, tmp_path / "model"
 
@@ -54,7 +54,7 @@ def test_round_trip_identical(saved, structures):
     assert a.shape == (14, 128)
     np.testing.assert_array_equal(a, b)
     # another seed really is another model
-    other = encode(untrained_model(None, seed=8), structures, device="cpu")
+    other = encode(untrained_model(None, 8), structures, device="cpu")
     assert np.abs(other - a).max() > 1e-3
 
 
@@ -71,7 +71,7 @@ def test_config_json(saved):
 
 def test_non_default_config_round_trip(tmp_path, structures):
     config = SiteNetConfig(local_dim=16, global_dim=32, max_sites=30)
-    model = untrained_model(config, seed=1)
+    model = untrained_model(config, 1)
     save_pretrained(model, tmp_path)
     loaded = load_pretrained(tmp_path)
     assert loaded.config == config
@@ -133,7 +133,7 @@ def test_unknown_model_key_raises(saved):
 
 
 def test_linear_global_critic_round_trip(tmp_path):
-    model = untrained_model(SiteNetConfig(linear_global_critic=True), seed=2)
+    model = untrained_model(SiteNetConfig(linear_global_critic=True), 2)
     save_pretrained(model, tmp_path)
     loaded = load_pretrained(tmp_path)
     assert loaded.config.linear_global_critic

@@ -99,7 +99,9 @@ class _FineTuned(WeightsSource):
         if len(entries) != len(targets):
             raise ValueError(f"X has {len(entries)} structures but y has {len(targets)} rows")
         if len(entries) < 2:
-            raise ValueError(f"fine-tuning needs at least 2 labelled structures, got {len(entries)}")
+            raise ValueError(
+                f"fine-tuning needs at least 2 labelled structures, got {len(entries)}"
+            )
         model_seed, train_seed = derive_seeds(self.random_state)
         encoder = self._start_encoder(model_seed)
         check_all(entries, labels, encoder.config)

@@ -85,10 +85,8 @@ class DeepInfoMax(Objective):
 
     def param_groups(self, model: SiteNetDIM) -> list[dict]:
         return [
-            {"name": "local", "params": [*model.local.parameters(),
-                                         *model.local_critic.parameters()]},
-            {"name": "global", "params": [*model.global_.parameters(),
-                                          *model.global_critic.parameters()]},
+            {"name": "local", "params": model.local_parameters()},
+            {"name": "global", "params": model.global_parameters()},
         ]
 
     def kernels(self, model: SiteNetDIM, compile: bool) -> Kernels:

@@ -41,13 +41,14 @@ from dimfeaturizer.data.elements import (
     element_features,
     raw_element_table,
 )
+from dimfeaturizer.data.inputs import prepare_one
 from dimfeaturizer.data.structure import supercell_repeats
-from dimfeaturizer.inference import prepare_one
 
 INVARIANCE_TOL = 1e-6
 DIST_TOL = 1e-4  # Å
 CONFIG = SiteNetConfig()
-NAMES = list(json.loads((Path(__file__).parent / "structures" / "mp_structures.json").read_text()))
+STRUCTURES_FILE = Path(__file__).parents[1] / "structures" / "mp_structures.json"
+NAMES = list(json.loads(STRUCTURES_FILE.read_text()))
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -64,7 +64,9 @@ def test_untrained_control_of_the_bundled_weights_by_name(structures):
     vectors = control.transform(structures)
     np.testing.assert_array_equal(vectors, explicit.fit().transform(structures))
     assert np.abs(vectors - pretrained.transform(structures)).max() > 1e-2
-    featurizer = DeepInfoMaxFeaturizer(pretrained=None, config=DEFAULT_PRETRAINED, random_state=0)
+    featurizer = DeepInfoMaxFeaturizer(
+        DIMEncoder(pretrained=None, config=DEFAULT_PRETRAINED, random_state=0)
+    )
     assert featurizer.precheck(structures[0])
     rows = featurizer.fit(structures).featurize_many(structures[:3], pbar=False)
     np.testing.assert_allclose(np.asarray(rows), vectors[:3], rtol=1e-5, atol=1e-6)
@@ -72,7 +74,7 @@ def test_untrained_control_of_the_bundled_weights_by_name(structures):
     assert DIMEncoder(config=DEFAULT_PRETRAINED).fit().config_ == pretrained.config_
     with pytest.raises(ValueError, match="config differs"):
         DIMEncoder(config=SiteNetConfig()).fit()
-    with pytest.raises(TypeError, match="config must be"):
+    with pytest.raises(TypeError, match="'config' parameter"):
         DIMEncoder(pretrained=None, config={"post_pool_hidden": 2048}).fit()
 
 

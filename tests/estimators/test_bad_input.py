@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from pymatgen.core import DummySpecies, Lattice, Molecule, Structure
 
+import dimfeaturizer.data.inputs as inputs
 import dimfeaturizer.inference as inference
 from dimfeaturizer import DeepInfoMaxFeaturizer, DIMEncoder, SiteNetConfig, StructureError
 
@@ -91,7 +92,7 @@ ALL = [*CHEAP, "perturbed_supercell_over_limit"]
 def no_network(monkeypatch):
     """Fail the test if the network runs; count preprocessed structures."""
     calls = {"prepare": 0}
-    real_prepare = inference.prepare
+    real_prepare = inputs.prepare
 
     def counting_prepare(*args, **kwargs):
         calls["prepare"] += 1
@@ -100,7 +101,7 @@ def no_network(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the network ran although an entry is bad")
 
-    monkeypatch.setattr(inference, "prepare", counting_prepare)
+    monkeypatch.setattr(inputs, "prepare", counting_prepare)
     monkeypatch.setattr(inference, "encode_packed", forbidden)
     return calls
 
@@ -151,7 +152,7 @@ def test_structure_error_is_a_value_error():
 
 @pytest.mark.parametrize("name", CHEAP)
 def test_precheck_false_for_cheaply_detectable_entries(name, cases):
-    assert DeepInfoMaxFeaturizer(pretrained=None).precheck(cases[name][0]) is False
+    assert DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None)).precheck(cases[name][0]) is False
 
 
 def test_featurizer_nan_mode_keeps_every_row(cases, structures, untrained):
@@ -161,7 +162,7 @@ def test_featurizer_nan_mode_keeps_every_row(cases, structures, untrained):
         entries += [structures[i], cases[name][0]]
         expected += [good[i], None]
     df = pd.DataFrame({"structure": entries})
-    fz = DeepInfoMaxFeaturizer(pretrained=None, random_state=0)
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
     out = fz.featurize_dataframe(
         df, "structure", ignore_errors=True, return_errors=True, pbar=False
     )
@@ -179,7 +180,7 @@ def test_featurizer_nan_mode_keeps_every_row(cases, structures, untrained):
 
 @pytest.mark.parametrize("name", ["none", "cell_over_limit", "perturbed_supercell_over_limit"])
 def test_featurizer_raises_naming_the_entry(name, cases, structures):
-    fz = DeepInfoMaxFeaturizer(pretrained=None, random_state=0)
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
     with pytest.raises(StructureError, match=rf"^entry 1: .*{cases[name][1]}"):
         fz.featurize_many([structures[0], cases[name][0], structures[1]], pbar=False)
 
@@ -196,7 +197,7 @@ def test_one_site_cells_work(mp_entries, untrained):
     # alone or with others, and as a conventional (2-site) or larger supercell
     np.testing.assert_allclose(untrained.transform([cs])[0], out[0], rtol=0, atol=1e-6)
     np.testing.assert_allclose(untrained.transform([cs * (2, 2, 2)])[0], out[0], rtol=0, atol=1e-5)
-    assert DeepInfoMaxFeaturizer(pretrained=None).precheck(cs)
+    assert DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None)).precheck(cs)
 
 
 def test_large_supercell_reduces_to_its_primitive_cell(mp_entries, untrained):
@@ -237,7 +238,9 @@ def test_smaller_cell_limit_from_config(mp_entries):
     ):
         enc.transform([broken])
     assert (
-        DeepInfoMaxFeaturizer(pretrained=None, config=SiteNetConfig(max_cell_sites=8)).precheck(
+        DeepInfoMaxFeaturizer(
+            DIMEncoder(pretrained=None, config=SiteNetConfig(max_cell_sites=8))
+        ).precheck(
             broken
         )
         is False

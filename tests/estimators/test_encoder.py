@@ -34,7 +34,7 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-import dimfeaturizer.estimator as estimator_module
+import dimfeaturizer.estimators.encoder as estimator_module
 from dimfeaturizer import DEFAULT_PRETRAINED, DIMEncoder, SiteNetConfig, StructureError
 
 # tiny, deterministic pretraining: every fixture crystal of the training subset has <= 6
@@ -299,7 +299,7 @@ def test_frozen_fit_does_not_train_or_read_x(structures, reference, monkeypatch)
     def no_training(*args, **kwargs):
         raise AssertionError("a frozen fit must not pretrain")
 
-    monkeypatch.setattr(estimator_module, "pretrain", no_training)
+    monkeypatch.setattr(estimator_module, "fit", no_training)
     for X in (None, structures, structures[:1], [None, "not a structure"]):
         enc = DIMEncoder(pretrained=None, random_state=0).fit(X)
         assert enc.history_ == [] and enc.best_epoch_ == -1
@@ -315,7 +315,7 @@ def test_frozen_false_checks_x_before_training(structures, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("bad input must be rejected before pretraining")
 
-    monkeypatch.setattr(estimator_module, "pretrain", no_training)
+    monkeypatch.setattr(estimator_module, "fit", no_training)
     X = pd.Series([structures[0], structures[1], None], index=["a", "b", "c"])
     with pytest.raises(StructureError, match=r"entry 2 \(index 'c'\)"):
         DIMEncoder(pretrained=None, random_state=0, **TRAIN).fit(X)

@@ -495,7 +495,8 @@ def test_featuriser_factory_matches_protocol():
 
 def test_untrained_control_has_the_architecture_of_the_weights_under_test(tmp_path):
     from dimfeaturizer.config import SiteNetConfig
-    from dimfeaturizer.hub import save_pretrained, untrained_model
+    from dimfeaturizer.hub import save_pretrained
+    from dimfeaturizer.model import untrained_model
 
     wide = SiteNetConfig(post_pool_hidden=96, linear_global_critic=True)
     save_pretrained(untrained_model(wide, 7), tmp_path / "wide")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from matminer.featurizers.base import BaseFeaturizer
 from pymatgen.core import Molecule, Structure
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from dimfeaturizer import DeepInfoMaxFeaturizer, DIMEncoder, StructureError
@@ -19,7 +20,7 @@ ERRORS = "DeepInfoMaxFeaturizer Exceptions"
 
 @pytest.fixture(scope="module")
 def featurizer():
-    return DeepInfoMaxFeaturizer(pretrained=None, random_state=0)
+    return DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_featurize_dataframe_matches_transformer(featurizer, structures, referen
 @pytest.mark.filterwarnings("ignore::pandas.errors.PerformanceWarning")  # matminer's inplace
 def test_featurize_dataframe_inplace_and_pbar(structures, reference):
     df = pd.DataFrame({"structure": structures[:5]})
-    fz = DeepInfoMaxFeaturizer(pretrained=None, random_state=0)
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
     assert fz.featurize_dataframe(df, "structure", inplace=True, pbar=True) is None
     np.testing.assert_allclose(df[LABELS].to_numpy(np.float64), reference[:5], atol=1e-6)
 
@@ -113,11 +114,12 @@ def test_same_weights_from_saved_folder(structures, tmp_path):
     enc = DIMEncoder(pretrained=None, random_state=3).fit()
     enc.save_pretrained(tmp_path)
     expected = enc.transform(structures)
-    fz = DeepInfoMaxFeaturizer(pretrained=tmp_path)
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=tmp_path))
     out = fz.featurize_dataframe(pd.DataFrame({"s": structures}), "s", pbar=False)
     np.testing.assert_allclose(out[LABELS].to_numpy(np.float64), expected, rtol=0, atol=1e-6)
     # and a different seed really gives different numbers (the comparison can fail)
-    other = DeepInfoMaxFeaturizer(pretrained=None, random_state=0).featurize(structures[0])
+    other = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
+    other = other.featurize(structures[0])
     assert np.abs(np.asarray(other) - expected[0]).max() > 1e-3
 
 
@@ -195,37 +197,72 @@ def test_precheck(featurizer, structures, bad_entries):
     for entry, _ in bad_entries.values():
         assert featurizer.precheck(entry) is False
     # precheck needs no fitted model
-    assert DeepInfoMaxFeaturizer(pretrained="not-a-model").precheck(structures[0])
+    assert DeepInfoMaxFeaturizer(DIMEncoder(pretrained="not-a-model")).precheck(structures[0])
     # matminer's dataframe precheck works on top of it
     df = pd.DataFrame({"s": [structures[0], None, structures[1], "x"]})
     assert featurizer.precheck_dataframe(df, "s", return_frac=True) == pytest.approx(0.5)
 
 
 def test_set_n_jobs_keeps_working(structures, reference):
-    fz = DeepInfoMaxFeaturizer(pretrained=None, random_state=0)
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
     fz.set_n_jobs(2)
-    assert fz.n_jobs == 2
+    assert fz.n_jobs == 1  # one batched pass; matminer's pool would only slow it down
     rows = fz.featurize_many(structures[:3], pbar=False)
     np.testing.assert_allclose(np.array(rows), reference[:3], rtol=0, atol=1e-6)
 
 
-def test_shares_dimencoder_parameters():
-    assert DeepInfoMaxFeaturizer().get_params() == DIMEncoder().get_params()
-    fz = DeepInfoMaxFeaturizer(pretrained=None, epochs=3)
-    assert fz.get_params()["epochs"] == 3 and fz.get_params()["pretrained"] is None
+def test_wraps_a_dimencoder_with_nested_parameters():
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, epochs=3))
+    params = fz.get_params()
+    assert params["encoder__epochs"] == 3 and params["encoder__pretrained"] is None
+    fz.set_params(encoder__epochs=5)
+    assert fz.encoder.epochs == 5
+    assert clone(fz).get_params()["encoder__epochs"] == 5
+    with pytest.raises(TypeError, match="must be a DIMEncoder"):
+        DeepInfoMaxFeaturizer("bundled").feature_labels()
+
+
+def test_featurize_and_labels_change_no_state(structures, reference):
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
+    before = dict(vars(fz))
+    np.testing.assert_allclose(fz.featurize(structures[0]), reference[0], rtol=0, atol=1e-6)
+    assert len(fz.feature_labels()) == 128
+    fz.featurize_many(structures[:2], pbar=False)
+    assert vars(fz) == before  # nothing fitted, cached or replaced on the object
+
+
+def test_errors_name_the_row_index_label(structures):
+    df = pd.DataFrame({"structure": [structures[0], "not a structure"]}, index=["ok", "bad"])
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
+    with pytest.raises(StructureError, match=r"entry 1 \(index 'bad'\)"):
+        fz.featurize_dataframe(df, "structure", pbar=False)
+    out = fz.featurize_dataframe(df, "structure", pbar=False, ignore_errors=True)
+    assert out.loc["bad", "dim_0"] != out.loc["bad", "dim_0"]  # NaN row
+
+
+def test_featurize_many_is_chunked_like_transform(structures, reference, monkeypatch):
+    import dimfeaturizer.inference as inference
+
+    monkeypatch.setattr(inference, "CHUNK", 3)
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
+    rows = fz.featurize_many([*structures[:4], None, *structures[4:7]], ignore_errors=True,
+                             pbar=False)
+    got = np.array(rows, dtype=np.float64)
+    assert np.isnan(got[4]).all()
+    np.testing.assert_allclose(np.delete(got, 4, axis=0), reference[:7], rtol=0, atol=1e-6)
 
 
 def test_unfitted_trainable_featurizer_refuses(structures):
-    fz = DeepInfoMaxFeaturizer(pretrained=None, random_state=0, **TRAIN)
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0, **TRAIN))
     with pytest.raises(NotFittedError):
         fz.featurize(structures[0])
 
 
 def test_fit_pretrains_then_featurize_uses_new_weights(structures, reference):
     small = structures[:8]
-    fz = DeepInfoMaxFeaturizer(pretrained=None, random_state=0, **TRAIN)
+    fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0, **TRAIN))
     assert fz.fit(small) is fz
-    assert len(fz.history_) == 2 and "train_dim_local" in fz.history_[0]
+    assert len(fz.encoder_.history_) == 2 and "train_dim_local" in fz.encoder_.history_[0]
     vec = np.asarray(fz.featurize(small[3]))
     assert np.abs(vec - reference[3]).max() > 1e-4  # not the untrained weights
     # the same pretraining through DIMEncoder gives the same vector
@@ -233,7 +270,7 @@ def test_fit_pretrains_then_featurize_uses_new_weights(structures, reference):
     np.testing.assert_allclose(vec, enc.transform([small[3]])[0], rtol=0, atol=1e-6)
     # matminer's fit_featurize_dataframe pretrains on the column, then featurizes it
     df = pd.DataFrame({"structure": small})
-    fresh = DeepInfoMaxFeaturizer(pretrained=None, random_state=0, **TRAIN)
+    fresh = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0, **TRAIN))
     out = fresh.fit_featurize_dataframe(df, "structure", pbar=False)
     np.testing.assert_allclose(
         out[LABELS].to_numpy(np.float64), enc.transform(small), rtol=0, atol=1e-6

@@ -9,9 +9,10 @@ import torch
 
 from dimfeaturizer.config import SiteNetConfig
 from dimfeaturizer.data.batch import PackedCrystals, batches_by_sites
-from dimfeaturizer.hub import untrained_model
-from dimfeaturizer.inference import encode_packed, prepare_one
-from dimfeaturizer.model.sitenet import segment_mean
+from dimfeaturizer.data.inputs import prepare_one
+from dimfeaturizer.inference import encode_packed
+from dimfeaturizer.model import untrained_model
+from dimfeaturizer.model.layers import segment_mean
 
 CONFIG = SiteNetConfig()
 BIG = SiteNetConfig(max_sites=400)  # only changes the supercell size, not the network
@@ -36,7 +37,7 @@ def packed(arrays):
 
 @pytest.fixture(scope="module")
 def model():
-    return untrained_model(None, seed=0)
+    return untrained_model(None, 0)
 
 
 # ---------------------------------------------------------------- packing and batches
@@ -169,8 +170,8 @@ def test_model_output_shape_and_determinism(packed, model):
     batch = packed.batch(np.arange(len(packed)))
     with torch.no_grad():
         out = model(batch)
-        again = untrained_model(None, seed=0)(batch)
-        other = untrained_model(None, seed=1)(batch)
+        again = untrained_model(None, 0)(batch)
+        other = untrained_model(None, 1)(batch)
     assert out.shape == (14, 128) and torch.isfinite(out).all()
     assert torch.equal(out, again)
     assert (out - other).abs().max() > 1e-3
