@@ -1,0 +1,173 @@
+"""DIMRegressor and DIMClassifier: fine-tuning the encoder on labels, as scikit-learn
+estimators (tiny models and few epochs; the bundled weights in one test)."""
+
+from __future__ import annotations
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+
+from dimfeaturizer import DIMClassifier, DIMEncoder, DIMRegressor, StructureError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+FAST = dict(pretrained=None, epochs=8, batch_sites=40, device="cpu", compile=False,
+            random_state=0)
+
+
+@pytest.fixture(scope="module")
+def e_form(mp_entries) -> np.ndarray:
+    return np.array([e["e_form"] for e in mp_entries.values()])
+
+
+@pytest.fixture(scope="module")
+def metal(mp_entries) -> np.ndarray:
+    return np.array(["metal" if e["gap"] == 0 else "non-metal" for e in mp_entries.values()])
+
+
+@pytest.fixture(scope="module")
+def regressor(structures, e_form) -> DIMRegressor:
+    return DIMRegressor(**FAST).fit(structures, e_form)
+
+
+def _head_on(vectors: np.ndarray, model) -> np.ndarray:
+    with torch.no_grad():
+        return model.head(torch.from_numpy(vectors)).double().numpy()
+
+
+def test_fit_predict_and_agreement_with_the_encoder(regressor, structures, e_form, tmp_path):
+    pred = regressor.predict(structures)
+    assert pred.shape == (len(structures),) and np.isfinite(pred).all()
+    assert regressor.history_ and "val_l1" in regressor.history_[0]
+    assert 0 <= regressor.best_epoch_ < 8
+    # the fine-tuned encoder, saved and read by DIMEncoder, gives the vectors the head reads
+    regressor.save_pretrained(tmp_path)
+    vectors = DIMEncoder(pretrained=tmp_path).fit().transform(structures)
+    expected = _head_on(vectors, regressor.model_) * regressor.target_scale_
+    np.testing.assert_allclose(pred, expected[:, 0] + regressor.target_mean_, atol=1e-5)
+
+
+def test_learns_on_its_training_labels(structures, e_form):
+    model = DIMRegressor(**{**FAST, "epochs": 40}, validation_fraction=0.0,
+                         encoder_learning_rate=1e-3)
+    pred = model.fit(structures, e_form).predict(structures)
+    assert np.abs(pred - e_form).mean() < 0.5 * np.abs(e_form - e_form.mean()).mean()
+
+
+def test_target_standardisation(structures, e_form, regressor):
+    """Scaling and shifting y changes nothing but the units of the predictions."""
+    shifted = DIMRegressor(**FAST).fit(structures, 1000 * e_form + 7)
+    np.testing.assert_allclose(shifted.predict(structures),
+                               1000 * regressor.predict(structures) + 7, rtol=1e-5)
+
+
+def test_multi_output(structures, mp_entries, e_form):
+    y = np.column_stack([e_form, [e["gap"] for e in mp_entries.values()]])
+    model = DIMRegressor(**FAST).fit(structures, y)
+    assert model.predict(structures).shape == (len(structures), 2)
+    assert model.n_outputs_ == 2
+
+
+def test_determinism(regressor, structures, e_form):
+    again = DIMRegressor(**FAST).fit(structures, e_form)
+    np.testing.assert_array_equal(again.predict(structures), regressor.predict(structures))
+    other = DIMRegressor(**{**FAST, "random_state": 1}).fit(structures, e_form)
+    assert np.abs(other.predict(structures) - regressor.predict(structures)).max() > 1e-4
+
+
+def test_clone_pickle_joblib_and_saved_round_trips(regressor, structures, tmp_path):
+    pred = regressor.predict(structures)
+    assert clone(regressor).get_params() == regressor.get_params()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(regressor)).predict(structures), pred)
+    joblib.dump(regressor, tmp_path / "r.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "r.joblib").predict(structures), pred)
+    regressor.save_pretrained(tmp_path / "saved")
+    loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
+    np.testing.assert_array_equal(loaded.predict(structures), pred)
+    assert loaded.score(structures, pred) == 1.0
+    with pytest.raises(ValueError, match="regression model, not a classification"):
+        DIMClassifier.from_pretrained(tmp_path / "saved")
+    with pytest.raises(ValueError, match="without a prediction head"):
+        DIMEncoder(pretrained=None, random_state=0).fit().save_pretrained(tmp_path / "enc")
+        DIMRegressor.from_pretrained(tmp_path / "enc")
+
+
+def test_supervised_transfer_starts_from_the_donor_encoder(regressor, structures, tmp_path):
+    regressor.save_pretrained(tmp_path)
+    gaps = np.linspace(0, 3, len(structures))
+    frozen = DIMRegressor(**{**FAST, "pretrained": tmp_path}, freeze_encoder=True)
+    frozen.fit(structures, gaps)
+    donor = regressor.model_.encoder.state_dict()
+    for k, v in frozen.model_.encoder.state_dict().items():
+        assert torch.equal(v, donor[k]), k  # frozen: the donor's encoder, untouched
+    tuned = DIMRegressor(**{**FAST, "pretrained": tmp_path}).fit(structures, gaps)
+    changed = [not torch.equal(v, donor[k]) for k, v in tuned.model_.encoder.state_dict().items()]
+    assert any(changed)
+
+
+def test_untrained_control_matches_dimencoder(structures, e_form):
+    """pretrained=None starts from DIMEncoder(pretrained=None)'s weights for the seed."""
+    model = DIMRegressor(**{**FAST, "epochs": 1}, freeze_encoder=True).fit(structures, e_form)
+    control = DIMEncoder(pretrained=None, random_state=0).fit()
+    for k, v in control.model_.state_dict().items():
+        assert torch.equal(v, model.model_.encoder.state_dict()[k]), k
+
+
+def test_bundled_weights_fine_tune(structures, e_form):
+    model = DIMRegressor(epochs=2, device="cpu", compile=False, random_state=0)
+    pred = model.fit(structures, e_form).predict(structures)
+    assert model.config_.post_pool_hidden == 2048 and np.isfinite(pred).all()
+
+
+def test_bad_input_names_the_entry(structures, e_form):
+    X = pd.Series([*structures[:3], "not a structure"], index=["a", "b", "c", "d"])
+    with pytest.raises(StructureError, match=r"entry 3 \(index 'd'\)"):
+        DIMRegressor(**FAST).fit(X, e_form[:4])
+    with pytest.raises(ValueError, match="4 structures but y has 3"):
+        DIMRegressor(**FAST).fit(structures[:4], e_form[:3])
+    with pytest.raises(ValueError, match="finite"):
+        DIMRegressor(**FAST).fit(structures[:4], [0.0, np.nan, 1.0, 2.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        DIMRegressor(**FAST).fit(structures[:1], e_form[:1])
+    with pytest.raises(ValueError, match="'epochs' parameter"):
+        DIMRegressor(**{**FAST, "epochs": 0}).fit(structures, e_form)
+
+
+def test_cross_validation_in_sklearn(structures, e_form):
+    scores = cross_val_score(DIMRegressor(**{**FAST, "epochs": 2}), structures, e_form, cv=2,
+                             scoring="neg_mean_absolute_error")
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+
+
+def test_classifier(structures, metal, tmp_path):
+    model = DIMClassifier(**FAST, class_weight="balanced").fit(structures, metal)
+    assert list(model.classes_) == ["metal", "non-metal"]
+    proba = model.predict_proba(structures)
+    assert proba.shape == (len(structures), 2)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(model.predict(structures), model.classes_[proba.argmax(1)])
+    assert 0.0 <= model.score(structures, metal) <= 1.0
+    model.save_pretrained(tmp_path)
+    loaded = DIMClassifier.from_pretrained(tmp_path, device="cpu")
+    np.testing.assert_array_equal(loaded.predict_proba(structures), proba)
+    assert list(loaded.classes_) == ["metal", "non-metal"]
+
+
+def test_class_weights_change_the_fit(structures, metal):
+    plain = DIMClassifier(**FAST).fit(structures, metal).predict_proba(structures)
+    weighted = DIMClassifier(**FAST, class_weight={"metal": 5.0, "non-metal": 1.0})
+    weighted = weighted.fit(structures, metal).predict_proba(structures)
+    assert weighted[:, 0].mean() > plain[:, 0].mean()  # heavier class -> more probability
+
+
+def test_multiclass_and_single_class(structures, mp_entries):
+    n_elements = np.array([len(e["structure"].composition) for e in mp_entries.values()])
+    model = DIMClassifier(**FAST).fit(structures, n_elements)
+    assert model.predict_proba(structures).shape[1] == len(np.unique(n_elements))
+    with pytest.raises(ValueError, match="single class"):
+        DIMClassifier(**FAST).fit(structures, np.ones(len(structures)))

@@ -1,0 +1,85 @@
+"""Saved encoders stay loadable: the 0.1.0 format, the element table's identity, and the
+training record config.json keeps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dimfeaturizer import DEFAULT_PRETRAINED, DIMEncoder
+from dimfeaturizer.cli import main
+from dimfeaturizer.data.elements import TABLE_NAME, table_sha256
+from dimfeaturizer.hub import CONFIG_NAME, FORMAT_VERSION, load_pretrained
+from dimfeaturizer.model import untrained_model
+
+V010 = Path(__file__).parent / "fixtures" / "v0.1.0"
+
+
+def test_a_0_1_0_encoder_loads_and_gives_its_vectors(structures):
+    meta = json.loads((V010 / CONFIG_NAME).read_text())
+    assert meta["format_version"] == 1 and "element_table" not in meta
+    vectors = DIMEncoder(pretrained=V010, device="cpu").fit().transform(structures)
+    np.testing.assert_array_equal(vectors, np.load(V010 / "vectors_mp_structures.npy"))
+
+
+def test_the_bundled_weights_are_the_0_1_0_weights(structures):
+    """Bit-identical vectors of the bundled weights before and after the redesign."""
+    bundled = DIMEncoder(DEFAULT_PRETRAINED, device="cpu").fit().transform(structures)
+    np.testing.assert_array_equal(bundled, np.load(V010 / "vectors_mp_structures.npy"))
+
+
+def test_saved_weights_record_the_element_table(tmp_path):
+    DIMEncoder(pretrained=None, random_state=0).fit().save_pretrained(tmp_path)
+    meta = json.loads((tmp_path / CONFIG_NAME).read_text())
+    assert meta["format_version"] == FORMAT_VERSION
+    assert meta["element_table"] == {"name": TABLE_NAME, "sha256": table_sha256()}
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("sha256", "0" * 64, "differs from this library's"),
+    ("name", "other-table-v9", "trained with element table 'other-table-v9'"),
+])
+def test_another_element_table_is_refused(tmp_path, field, value, message):
+    DIMEncoder(pretrained=None, random_state=0).fit().save_pretrained(tmp_path)
+    meta = json.loads((tmp_path / CONFIG_NAME).read_text())
+    meta["element_table"][field] = value
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=message):
+        load_pretrained(tmp_path)
+
+
+def test_a_0_1_0_file_of_another_table_is_refused(tmp_path):
+    shutil.copytree(V010, tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / CONFIG_NAME).read_text())
+    meta["model"]["element_table"] = "other-table-v9"
+    (tmp_path / "old" / CONFIG_NAME).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="other-table-v9"):
+        load_pretrained(tmp_path / "old")
+
+
+@pytest.mark.parametrize("k", [0, 5])
+def test_one_recipe_for_the_untrained_model(k):
+    model = untrained_model(None, k)
+    control = DIMEncoder(pretrained=None, random_state=k).fit().model_
+    assert all(torch.equal(v, control.state_dict()[name])
+               for name, v in model.state_dict().items())
+
+
+def test_cli_pretrain_records_how_it_trained(tmp_path, mp_entries):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, entry in list(mp_entries.items())[:6]:
+        entry["structure"].to(filename=str(folder / f"{name}.cif"))
+    out = tmp_path / "out"
+    assert main(["pretrain", str(folder), "--out", str(out), "--epochs", "2", "--seed", "3",
+                 "--device", "cpu", "--config", '{"post_pool_hidden": 32}']) == 0
+    training = json.loads((out / CONFIG_NAME).read_text())["training"]
+    assert training["objective"] == "DeepInfoMax"
+    assert training["n_structures"] == 6 and training["epochs_run"] == 2
+    assert training["random_state"] == 3 and len(training["history"]) == 2
+    assert load_pretrained(out).config.post_pool_hidden == 32
