@@ -64,7 +64,7 @@ class _FineTuned(WeightsSource):
         patience: int = 20,
         device: str = "auto",
         amp: bool = True,
-        compile: bool | str = "auto",
+        compile: bool | str = False,
         inference_batch_sites: int = 2048,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
@@ -241,7 +241,10 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         epoch with the lowest training loss).
     patience : int, default=20
         Epochs without a better validation loss before stopping.
-    device, amp, compile, inference_batch_sites, checkpoint_dir, random_state, progress
+    compile : bool or "auto", default=False
+        ``torch.compile`` the per-pair kernels: ~15 % faster epochs for ~30 s of
+        compilation per fit, worth it only for long runs on many labels.
+    device, amp, inference_batch_sites, checkpoint_dir, random_state, progress
         As in ``DIMEncoder``.
 
     Attributes
@@ -283,7 +286,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         patience: int = 20,
         device: str = "auto",
         amp: bool = True,
-        compile: bool | str = "auto",
+        compile: bool | str = False,
         inference_batch_sites: int = 2048,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
@@ -379,7 +382,7 @@ class DIMClassifier(ClassifierMixin, _FineTuned):
         patience: int = 20,
         device: str = "auto",
         amp: bool = True,
-        compile: bool | str = "auto",
+        compile: bool | str = False,
         inference_batch_sites: int = 2048,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,

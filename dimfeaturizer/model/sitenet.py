@@ -164,18 +164,6 @@ class SiteNetDIM(nn.Module):
     def global_parameters(self) -> list[nn.Parameter]:
         return [*self.global_.parameters(), *self.global_critic.parameters()]
 
-    def encode_sites(
-        self,
-        row_species: torch.Tensor,
-        neighbour_species: torch.Tensor,
-        distances: torch.Tensor,
-        mask: torch.Tensor,
-        edge_terms: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.local(
-            self.elements, row_species, neighbour_species, distances, mask, edge_terms
-        )
-
     def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
         """The crystal vectors (B, global_dim): the deterministic mean, no noise.
 
