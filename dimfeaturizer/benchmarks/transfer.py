@@ -50,7 +50,7 @@ LABELS = {
     "magpie+dim_ridge": "magpie + pretrained + Ridge",
     "magpie+dim_mlp": "magpie + pretrained + MLP",
 }
-VALIDATION_SLICE = 1000  # the last entries of the label pool, in --validation mode
+VALIDATION_SLICE = 1000  # the label pool's last entries, in --validation mode (a fifth at most)
 OTHER = {"e_form": "gap", "gap": "e_form"}
 
 
@@ -59,7 +59,8 @@ def design(df: pd.DataFrame, validation: bool, test_size: int | None) -> dict:
     splits = make_splits(len(df))
     pool, scored = splits.label_pool, splits.test
     if validation:
-        pool, scored = pool[:-VALIDATION_SLICE], pool[-VALIDATION_SLICE:]
+        n_val = min(VALIDATION_SLICE, len(pool) // 5)
+        pool, scored = pool[:-n_val], pool[-n_val:]
     if test_size is not None:
         scored = scored[:test_size]
     columns = ["structure", "e_form", "gap"]
@@ -244,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--pretrained", default=DEFAULT_PRETRAINED)
     p.add_argument("--validation", action="store_true",
-                   help="score on the label pool's last 1,000 entries, never the test set")
+                   help="score on the label pool's last 1,000 entries (subsets drawn from the "
+                   "rest), never the test set")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="DIMRegressor parameters other than its defaults")
     p.add_argument("--test-size", type=int, default=None, help="debug: first K scored")
