@@ -429,7 +429,9 @@ class DIMClassifier(ClassifierMixin, _FineTuned):
         return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self._outputs(X), axis=1)]
+        """The most probable class of each structure."""
+        logits = self._outputs(X)
+        return self.classes_[np.argmax(logits, axis=1)]
 
     def _head_meta(self) -> dict:
         return {"classes": self.classes_.tolist()}

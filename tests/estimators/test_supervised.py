@@ -12,12 +12,43 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
+from sklearn.utils.estimator_checks import (
+    check_do_not_raise_errors_in_init_or_set_params,
+    check_estimator_cloneable,
+    check_estimator_repr,
+    check_estimators_unfitted,
+    check_get_params_invariance,
+    check_mixin_order,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
 from dimfeaturizer import DIMClassifier, DIMEncoder, DIMRegressor, StructureError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(pretrained=None, epochs=8, batch_sites=40, device="cpu", compile=False,
             random_state=0)
+
+
+@pytest.mark.parametrize("estimator", [DIMRegressor, DIMClassifier], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_get_params_invariance,
+        check_set_params,
+        check_estimator_cloneable,
+        check_estimator_repr,
+        check_do_not_raise_errors_in_init_or_set_params,
+        check_mixin_order,
+        check_estimators_unfitted,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_data_free_sklearn_checks(estimator, check):
+    check(estimator.__name__, estimator(pretrained=None, random_state=0))
 
 
 @pytest.fixture(scope="module")
