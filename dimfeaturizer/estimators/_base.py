@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .. import hub
 from ..config import SiteNetConfig
 from ..model import SiteNetDIM, initialised_model
+from ..training import TrainConfig
 
 # for per-row callers (matminer's precheck): a Hub name would otherwise mean a request a row
 _cached_load_config = functools.lru_cache(maxsize=16)(hub.load_config)
@@ -74,6 +75,23 @@ class WeightsSource(BaseEstimator):
                 "pass config only with pretrained=None"
             )
         return model
+
+    def _train_config(self, seed: int) -> TrainConfig:
+        """The estimator's training parameters as the loop's settings."""
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_sites=self.batch_sites,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            validation_fraction=self.validation_fraction,
+            patience=self.patience,
+            device=str(self.device),
+            amp=self.amp,
+            compile=self.compile,
+            seed=seed,
+            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            progress=self.progress,
+        )
 
     def _training_record(self, result, n_structures: int, objective) -> dict:
         """What config.json records about how saved weights were trained."""

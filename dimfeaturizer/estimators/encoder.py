@@ -15,7 +15,7 @@ from ..data.inputs import as_structure_list, check_all, prepare_all
 from ..inference import encode
 from ..model import SiteNetDIM
 from ..runtime import derive_seeds
-from ..training import FALSE_SAMPLE_KINDS, DeepInfoMax, TrainConfig, fit
+from ..training import FALSE_SAMPLE_KINDS, DeepInfoMax, fit
 from ..training.deep_infomax import PAIR_WEIGHTINGS
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource, feature_names
 
@@ -177,22 +177,6 @@ compile, checkpoint_dir
         self.model_: SiteNetDIM = model.cpu().eval()
         self.config_ = model.config
         return self
-
-    def _train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_sites=self.batch_sites,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            device=str(self.device),
-            amp=self.amp,
-            compile=self.compile,
-            seed=seed,
-            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-            progress=self.progress,
-        )
 
     def transform(self, X) -> np.ndarray:
         """``(n, 128)`` float32 features; raises ``StructureError`` naming a bad entry."""

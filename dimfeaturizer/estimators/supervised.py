@@ -19,7 +19,7 @@ from ..data.inputs import as_structure_list, check_all, prepare_all
 from ..inference import encode
 from ..model import SiteNetPredictor
 from ..runtime import derive_seeds
-from ..training import Supervised, TrainConfig, fit, validation_split
+from ..training import Supervised, fit, validation_split
 from ..training.supervised import REGRESSION_LOSSES
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource
 
@@ -107,20 +107,7 @@ class _FineTuned(WeightsSource):
         check_all(entries, labels, encoder.config)
         packed = prepare_all(entries, labels, encoder.config, checked=True).with_targets(targets)
         model = _with_head(encoder, n_outputs, self.hidden, model_seed)
-        config = TrainConfig(
-            epochs=self.epochs,
-            batch_sites=self.batch_sites,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            device=str(self.device),
-            amp=self.amp,
-            compile=self.compile,
-            seed=train_seed,
-            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-            progress=self.progress,
-        )
+        config = self._train_config(train_seed)
         split = validation_split(len(packed), self.validation_fraction, train_seed, stratify)
         result = fit(model, objective, packed, config, split=split)
         self.model_: SiteNetPredictor = model.cpu().eval()
