@@ -96,31 +96,23 @@ def test_data_free_sklearn_checks(check):
     check("DIMEncoder", DIMEncoder(pretrained=None, random_state=0))
 
 
-def test_default_parameters():
-    enc = DIMEncoder()
-    assert enc.pretrained == DEFAULT_PRETRAINED
-    assert enc.frozen is True
-    assert enc.random_state is None
-    assert not hasattr(enc, "model_")  # nothing is loaded in __init__
-
-
-def test_get_set_params_round_trip():
-    enc = DIMEncoder(pretrained=None, random_state=0)
-    params = enc.get_params()
-    assert params["pretrained"] is None and params["random_state"] == 0
-    assert "epochs" in params and "false_samples" in params and "config" in params
-    config = SiteNetConfig(max_cell_sites=8)
-    assert enc.set_params(epochs=3, batch_sites=77, config=config, frozen=False) is enc
-    new = enc.get_params()
-    assert (new["epochs"], new["batch_sites"], new["frozen"]) == (3, 77, False)
-    assert new["config"] is config
-    assert {
-        k: v for k, v in new.items() if k not in {"epochs", "batch_sites", "config", "frozen"}
-    } == {k: v for k, v in params.items() if k not in {"epochs", "batch_sites", "config", "frozen"}}
-    rebuilt = DIMEncoder(**new)
-    assert rebuilt.get_params() == new
-    with pytest.raises(ValueError, match="Invalid parameter"):
-        enc.set_params(not_a_parameter=1)
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"epochs": -1}, "epochs"),
+        ({"pair_weighting": "cubic"}, "pair_weighting"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"config": 3}, "config"),
+        ({"compile": "sometimes"}, "compile"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+    ],
+)
+def test_bad_parameters_are_named_at_fit(params, name):
+    """Checked once, at fit (scikit-learn's parameter constraints), before any work."""
+    enc = DIMEncoder(pretrained=None, **params)  # __init__ only stores
+    with pytest.raises(ValueError, match=f"'{name}' parameter of DIMEncoder"):
+        enc.fit()
+    assert not hasattr(enc, "model_")
 
 
 def test_clone_then_fit_gives_identical_output(structures, reference):
