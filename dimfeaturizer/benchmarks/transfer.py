@@ -151,7 +151,7 @@ def train_donor(target: str, data_path: str, pretrained: str, donors: Path, over
     torch.set_num_threads(threads)
     pool = _data(data_path)["pool"]
     t0 = time.perf_counter()
-    model = DIMRegressor(pretrained, random_state=0, progress=True, **overrides)
+    model = DIMRegressor(pretrained, random_state=0, **overrides)
     model.fit(list(pool["structure"]), pool[target].to_numpy(float))
     model.save_pretrained(folder)
     print(f"donor {target}: {len(pool)} labels, best epoch {model.best_epoch_}, "
@@ -164,7 +164,7 @@ def _key(record: dict) -> tuple:
 
 def run(args: argparse.Namespace, overrides: dict) -> list[dict]:
     # workers must find the functions by module name, also under ``python -m``
-    from dimfeaturizer.benchmarks.transfer import fit_one, train_donor
+    from dimfeaturizer.benchmarks.transfer import train_donor
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -178,27 +178,37 @@ def run(args: argparse.Namespace, overrides: dict) -> list[dict]:
     done = {}
     if jsonl.exists():
         done = {_key(r): r for r in map(json.loads, jsonl.read_text().splitlines())}
+    # rows in the order asked (a partial run has the first rows complete), long fits first
     jobs = [
         {"row": row, "target": target, "n": n, "repeat": r}
-        for n in sorted(args.sizes, reverse=True)  # the long fits first: better packing
+        for row in args.rows
+        for n in sorted(args.sizes, reverse=True)
         for r in range(args.repeats)
         for target in args.target
-        for row in args.rows
     ]
-    todo = [j for j in jobs if _key(j) not in done]
-    if "finetune_transfer" in args.rows:
-        joblib.Parallel(n_jobs=min(args.n_jobs, len(args.target)))(
-            joblib.delayed(train_donor)(OTHER[t], str(data_path), args.pretrained, donors,
-                                        overrides, args.threads)
-            for t in args.target
-        )
+    todo = [] if args.report_only else [j for j in jobs if _key(j) not in done]
     print(f"{len(todo)} fits to run, {len(jobs) - len(todo)} done", file=sys.stderr)
+    later = [j for j in todo if j["row"] == "finetune_transfer"]
+    for phase in ([j for j in todo if j not in later], later):
+        if phase is later and later:
+            joblib.Parallel(n_jobs=min(args.n_jobs, len(args.target)))(
+                joblib.delayed(train_donor)(OTHER[t], str(data_path), args.pretrained, donors,
+                                            overrides, args.threads)
+                for t in args.target
+            )
+        _fit_all(phase, done, jsonl, args, str(data_path), donors, overrides)
+    return [done[_key(j)] for j in jobs if _key(j) in done]
+
+
+def _fit_all(jobs, done, jsonl, args, data_path, donors, overrides) -> None:
+    from dimfeaturizer.benchmarks.transfer import fit_one
+
     parallel = joblib.Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")
     with open(jsonl, "a") as fh:
         for record in parallel(
-            joblib.delayed(fit_one)(job, str(data_path), args.pretrained, donors,
-                                    args.cache_dir, overrides, args.threads)
-            for job in todo
+            joblib.delayed(fit_one)(job, data_path, args.pretrained, donors, args.cache_dir,
+                                    overrides, args.threads)
+            for job in jobs
         ):
             fh.write(json.dumps(record) + "\n")
             fh.flush()
@@ -206,7 +216,6 @@ def run(args: argparse.Namespace, overrides: dict) -> list[dict]:
             print(f"{record['row']} {record['target']} N={record['n']} r={record['repeat']}: "
                   f"MAE {record['mae']:.3f} ({record['fit_cpu_s']:.0f} CPU s)",
                   file=sys.stderr, flush=True)
-    return [done[_key(j)] for j in jobs if _key(j) in done]
 
 
 def cost_table(records: list[dict]) -> str:
@@ -249,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                    "rest), never the test set")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="DIMRegressor parameters other than its defaults")
+    p.add_argument("--report-only", action="store_true",
+                   help="write the report from the fits done so far; fit nothing")
     p.add_argument("--test-size", type=int, default=None, help="debug: first K scored")
     p.add_argument("--n-jobs", type=int, default=2, help="fits at once (processes)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")

@@ -59,6 +59,11 @@ def test_transfer_benchmark_runs_resumes_and_reports(data, tmp_path, capsys):
     assert transfer.main(argv) == 0
     assert "0 fits to run, 20 done" in capsys.readouterr().err
     assert json.loads((out / "results.json").read_text())["records"] == records
+    # a partial report: only what is in records.jsonl, nothing fitted
+    lines = (out / "records.jsonl").read_text().splitlines()
+    (out / "records.jsonl").write_text("\n".join(lines[:7]) + "\n")
+    assert transfer.main([*argv, "--report-only"]) == 0
+    assert len(json.loads((out / "results.json").read_text())["records"]) == 7
 
 
 def test_validation_mode_never_reads_the_test_set(data, tmp_path):

@@ -35,7 +35,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import dimfeaturizer.estimators.encoder as estimator_module
-from dimfeaturizer import DEFAULT_PRETRAINED, DIMEncoder, SiteNetConfig, StructureError
+from dimfeaturizer import DIMEncoder, SiteNetConfig, StructureError
 
 # tiny, deterministic pretraining: every fixture crystal of the training subset has <= 6
 # sites, so any two fit in one batch of 64 primitive sites
