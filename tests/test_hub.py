@@ -246,3 +246,27 @@ def test_load_config_fetches_only_the_config(hub, tmp_path):
     assert same_weights(control.model_, wide.model_)
     fetched = {path.rsplit("/", 1)[-1] for _, path in hub.requests}
     assert CONFIG_NAME in fetched and WEIGHTS_NAME not in fetched
+
+
+def test_fine_tuned_models_push_and_load(hub, structures, mp_entries, tmp_path):
+    """A DIMRegressor / DIMClassifier on the Hub: identical predictions after the round
+    trip, and its fine-tuned encoder is what DIMEncoder and supervised transfer load."""
+    from dimfeaturizer import DIMClassifier, DIMRegressor
+
+    fast = dict(pretrained=None, epochs=2, device="cpu", random_state=0)
+    y = np.array([e["e_form"] for e in mp_entries.values()])
+    regressor = DIMRegressor(**fast).fit(structures, y)
+    regressor.push_to_hub("org/eform")
+    loaded = DIMRegressor.from_pretrained("org/eform", cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(loaded.predict(structures), regressor.predict(structures))
+    encoder = DIMEncoder(pretrained="org/eform", cache_dir=tmp_path / "cache").fit()
+    assert same_weights(encoder.model_, regressor.model_.encoder)
+
+    metal = np.array([e["gap"] == 0 for e in mp_entries.values()])
+    classifier = DIMClassifier(**{**fast, "pretrained": "org/eform"},
+                               cache_dir=tmp_path / "cache").fit(structures, metal)
+    classifier.push_to_hub("org/metal")
+    again = DIMClassifier.from_pretrained("org/metal", cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.predict_proba(structures),
+                                  classifier.predict_proba(structures))
+    assert again.classes_.tolist() == [False, True]
