@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from pymatgen.core import IStructure
 
 from ..config import SiteNetConfig
 from ..exceptions import StructureError
@@ -20,6 +21,11 @@ def as_structure_list(X: object) -> tuple[list, list]:
     Accepts a list/tuple, a 1-D array, a Series, or a single-column DataFrame or 2-D
     array (as ``ColumnTransformer`` passes).
     """
+    if isinstance(X, IStructure):
+        raise TypeError(
+            "expected a sequence of pymatgen Structures, got one Structure: pass a list, "
+            "e.g. [structure]"
+        )
     if isinstance(X, pd.DataFrame):
         if X.shape[1] != 1:
             raise ValueError(f"expected one column of structures, got {X.shape[1]} columns")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import spglib
-from pymatgen.core import Structure
+from pymatgen.core import IStructure, Structure
 
 from ..config import SiteNetConfig
 from ..exceptions import StructureError
@@ -27,6 +27,9 @@ spglib.error.OLD_ERROR_HANDLING = False
 _SHIFTS = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
 # pure-translation search is done here up to this many sites; pymatgen beyond
 _VECTORISED_TRANSLATION_LIMIT = 64
+# two sites closer than this (Å) are overlapping atoms or a wrongly scaled cell: the
+# shortest real bond, H-H, is 0.74 Å
+MIN_SITE_DISTANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,14 @@ class CrystalArrays:
         return self.distances.shape[1]
 
 
-def check_structure(structure: object, config: SiteNetConfig) -> Structure:
-    """Raise ``StructureError`` (without position) if the encoder cannot take ``structure``."""
-    if not isinstance(structure, Structure):
+def check_structure(structure: object, config: SiteNetConfig) -> IStructure:
+    """Raise ``StructureError`` (without position) if the encoder cannot take ``structure``.
+
+    Cheap for every cell the encoder can take; a cell above ``max_cell_sites`` costs one
+    spglib symmetry search (about a second for 2,000 sites) to tell whether its primitive
+    cell is small enough.
+    """
+    if not isinstance(structure, IStructure):
         kind = type(structure).__name__
         hint = " (molecules have no lattice)" if kind in {"Molecule", "IMolecule"} else ""
         raise StructureError(f"expected a pymatgen Structure, got {kind}{hint}")
@@ -78,18 +86,18 @@ def check_structure(structure: object, config: SiteNetConfig) -> Structure:
     if bad.any():
         symbol = structure[int(np.flatnonzero(bad)[0])].specie
         raise StructureError(f"element {symbol} is outside the feature table (Z = 1..{MAX_Z})")
-    if len(structure) > 4 * config.max_cell_sites and not _has_pure_translation(
-        matrix, structure.frac_coords, numbers, config.symprec
-    ):
-        raise StructureError(
-            f"cell has {len(structure)} sites, above the limit of {config.max_cell_sites} "
-            "primitive sites"
-        )
+    if len(structure) > config.max_cell_sites:
+        n_prim = _primitive_size(matrix, structure.frac_coords, numbers, config.symprec)
+        if n_prim > config.max_cell_sites:
+            raise StructureError(
+                f"primitive cell has {n_prim} sites, above the limit of "
+                f"{config.max_cell_sites}"
+            )
     return structure
 
 
-def prepare(structure: Structure, config: SiteNetConfig) -> CrystalArrays:
-    """Model inputs of one (already checked) structure."""
+def prepare(structure: IStructure, config: SiteNetConfig) -> CrystalArrays:
+    """Model inputs of one (already checked) structure; refuses overlapping sites."""
     lattice = structure.lattice.matrix
     frac = structure.frac_coords
     numbers = np.asarray(structure.atomic_numbers, dtype=np.int64)
@@ -107,9 +115,17 @@ def prepare(structure: Structure, config: SiteNetConfig) -> CrystalArrays:
         reduced = lattice
     frac = np.mod(frac @ lattice @ np.linalg.inv(reduced), 1.0)
     repeats = supercell_repeats(reduced, n_prim, config.max_sites)
+    distances = _supercell_distances(reduced, frac, repeats)
+    others = distances.copy()
+    others[np.arange(n_prim), np.arange(n_prim)] = np.inf  # not the self pairs
+    if others.min() < MIN_SITE_DISTANCE:
+        raise StructureError(
+            f"two sites are {others.min():.2f} Å apart, closer than {MIN_SITE_DISTANCE} Å: "
+            "overlapping atoms or a wrongly scaled lattice"
+        )
     return CrystalArrays(
         species=np.tile(numbers, int(np.prod(repeats))).astype(np.int16),
-        distances=_supercell_distances(reduced, frac, repeats),
+        distances=distances,
     )
 
 
@@ -144,6 +160,18 @@ def _supercell_distances(lattice: np.ndarray, frac: np.ndarray, repeats: np.ndar
     dist = np.sqrt(np.maximum(sq.min(-1), 0.0))
     dist[np.arange(n_prim), np.arange(n_prim)] = 0.0
     return dist.astype(np.float32)
+
+
+def _primitive_size(
+    lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, tol: float
+) -> int:
+    """Sites of the primitive cell: the cell's sites over its pure translations (spglib)."""
+    try:
+        dataset = spglib.get_symmetry_dataset((lattice, frac, numbers), symprec=tol)
+    except spglib.error.SpglibError:
+        return len(numbers)
+    identity = np.all(dataset.rotations == np.eye(3, dtype=dataset.rotations.dtype), axis=(1, 2))
+    return len(numbers) // max(int(identity.sum()), 1)
 
 
 def _has_pure_translation(

@@ -154,7 +154,8 @@ class DeepInfoMaxFeaturizer(BaseFeaturizer):
             raise _entry_error(position, df.index[position], err.__cause__) from None
 
     def precheck(self, structure) -> bool:
-        """False for inputs the encoder cannot take (cheap: no symmetry, no network)."""
+        """False for inputs the encoder's checks refuse (no network; a symmetry search only
+        for cells above ``max_cell_sites``)."""
         encoder = getattr(self, "encoder_", None)
         config = encoder.config_ if encoder is not None else None
         config = config or self._template()._architecture(cached=True) or SiteNetConfig()

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from pymatgen.core import DummySpecies, Lattice, Molecule, Structure
+from pymatgen.core import DummySpecies, IStructure, Lattice, Molecule, Structure
 
 import dimfeaturizer.data.inputs as inputs
 import dimfeaturizer.inference as inference
@@ -33,7 +33,14 @@ def _build_cases(entries: dict) -> dict[str, tuple[object, str]]:
     perturbed = triclinic * (3, 3, 3)
     perturbed.perturb(0.05, seed=0)  # 324 sites and no longer a supercell
     assert len(huge) == 1499 and len(perturbed) == 324
+    doubled = nacl.copy()
+    doubled.append("Cl", nacl[1].frac_coords)  # a second Cl on the same position
     return {
+        "overlapping_atoms": (doubled, r"0\.00 Å apart, closer than 0\.5 Å"),
+        "tiny_cell": (
+            Structure(Lattice.cubic(0.5), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+            r"0\.43 Å apart, closer than 0\.5 Å",
+        ),
         "disordered": (
             Structure(nacl.lattice, [{"Na": 0.5, "K": 0.5}, "Cl"], nacl.frac_coords),
             r"disordered \(partial occupancies\)",
@@ -62,6 +69,7 @@ def _build_cases(entries: dict) -> dict[str, tuple[object, str]]:
         "dict": (nacl.as_dict(), "got dict"),
         "cell_over_limit": (huge, "1499 sites, above the limit of 256"),
         "perturbed_supercell_over_limit": (perturbed, "324 sites, above the limit of 256"),
+        "immutable_over_limit": (IStructure.from_sites(huge), "1499 sites, above the limit"),
     }
 
 
@@ -70,8 +78,8 @@ def cases(mp_entries):
     return _build_cases(mp_entries)
 
 
-# rejected by the cheap per-entry check (no symmetry search, no preprocessing);
-# the perturbed supercell needs the primitive-cell search to be told apart
+# rejected by the per-entry checks that run before any preprocessing (cells above the
+# limit by one spglib symmetry search); overlapping sites are found in the distances
 CHEAP = [
     "disordered",
     "empty",
@@ -84,8 +92,10 @@ CHEAP = [
     "string",
     "dict",
     "cell_over_limit",
+    "perturbed_supercell_over_limit",
+    "immutable_over_limit",
 ]
-ALL = [*CHEAP, "perturbed_supercell_over_limit"]
+ALL = [*CHEAP, "overlapping_atoms", "tiny_cell"]
 
 
 @pytest.fixture
@@ -159,8 +169,8 @@ def test_featurizer_nan_mode_keeps_every_row(cases, structures, untrained):
     good = untrained.transform(structures)
     entries, expected = [], []
     for i, name in enumerate(ALL):
-        entries += [structures[i], cases[name][0]]
-        expected += [good[i], None]
+        entries += [structures[i % len(structures)], cases[name][0]]
+        expected += [good[i % len(structures)], None]
     df = pd.DataFrame({"structure": entries})
     fz = DeepInfoMaxFeaturizer(DIMEncoder(pretrained=None, random_state=0))
     out = fz.featurize_dataframe(
@@ -228,15 +238,12 @@ def test_smaller_cell_limit_from_config(mp_entries):
     perturbed.perturb(0.05, seed=1)
     with pytest.raises(StructureError, match=r"^entry 0: primitive cell has 16 sites"):
         enc.transform([perturbed])
-    # more than 4 x the limit and no possible pure translation: the cheap check rejects it
+    # above the limit with no pure translation: refused by the checks, before any entry
+    # is preprocessed
     broken = supercell.copy()
     broken.remove_sites([0])
-    with pytest.raises(
-        StructureError,
-        match=r"^entry 0: cell has 71 sites, above the limit "
-        r"of 8 primitive sites",
-    ):
-        enc.transform([broken])
+    with pytest.raises(StructureError, match=r"^entry 1: primitive cell has 71 sites"):
+        enc.transform([nacl, broken, "not checked yet"])
     assert (
         DeepInfoMaxFeaturizer(
             DIMEncoder(pretrained=None, config=SiteNetConfig(max_cell_sites=8))
@@ -260,3 +267,20 @@ def test_bad_entry_in_pretraining_data_fails_first(cases, structures):
     with pytest.raises(StructureError, match=r"^entry 3: .*disordered"):
         enc.fit([*structures[:3], cases["disordered"][0]])
     assert not hasattr(enc, "model_")
+
+
+def test_immutable_structures_work(structures, untrained):
+    frozen = [IStructure.from_sites(s) for s in structures[:4]]
+    np.testing.assert_array_equal(untrained.transform(frozen), untrained.transform(structures[:4]))
+
+
+def test_one_structure_instead_of_a_list_is_explained(structures, untrained):
+    with pytest.raises(TypeError, match=r"got one Structure: pass a list, e\.g\. \[structure\]"):
+        untrained.transform(structures[0])
+    assert untrained.transform([structures[0]]).shape == (1, 128)
+
+
+def test_pretraining_needs_two_structures(structures):
+    for X in ([], structures[:1]):
+        with pytest.raises(ValueError, match="needs at least 2 structures"):
+            DIMEncoder(pretrained=None, frozen=False, epochs=1).fit(X)
