@@ -10,47 +10,91 @@ import time
 import warnings
 
 
-def _encoder_args(parser: argparse.ArgumentParser) -> None:
+def _encoder_args(parser: argparse.ArgumentParser, untrained_default: bool = False) -> None:
     from .hub import DEFAULT_PRETRAINED
 
     parser.add_argument(
         "--pretrained",
-        default=DEFAULT_PRETRAINED,
-        help="bundled name, folder or Hub repo id; 'none' = untrained control",
+        default="none" if untrained_default else DEFAULT_PRETRAINED,
+        help="bundled name, folder or Hub repo id; 'none' = random weights "
+        f"(default: {'none' if untrained_default else DEFAULT_PRETRAINED})",
     )
-    parser.add_argument("--revision", default=None)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--revision", default=None, help="Hub revision (branch, tag, commit)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
 
 
 def _pretrained(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
+OUTPUT_FORMATS = (".csv", ".parquet", ".pq")
+
+
+def _write(features, path: str) -> None:
+    """CSV or Parquet, by the file's extension."""
+    if path.endswith(".csv"):
+        features.to_csv(path)
+        return
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as err:
+        raise ValueError(
+            f"{path}: Parquet output needs pyarrow (pip install 'dimfeaturizer[parquet]')"
+        ) from err
+    features.to_parquet(path)
+
+
 def featurize(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from .estimators import DIMEncoder
+    from .hub import DEFAULT_PRETRAINED
+    from .inference import encode_or_collect
     from .io import example_structures, read_structures
 
-    structures = read_structures(args.inputs) if args.inputs else example_structures()
+    if args.output and not args.output.endswith(OUTPUT_FORMATS):
+        raise ValueError(f"--output {args.output}: use a .csv or .parquet file name")
+    read_errors: dict[str, str] | None = {} if args.ignore_errors else None
+    structures = read_structures(args.inputs, read_errors) if args.inputs else example_structures()
+    pretrained = _pretrained(args.pretrained)
+    # 'none' is the untrained control of the bundled weights: their architecture
+    config = args.config or (DEFAULT_PRETRAINED if pretrained is None else None)
     encoder = DIMEncoder(
-        pretrained=_pretrained(args.pretrained),
-        revision=args.revision,
-        device=args.device,
+        pretrained=pretrained, config=config, revision=args.revision, device=args.device,
         random_state=0,
-    ).set_output(transform="pandas")
+    ).fit()
     t0 = time.perf_counter()
-    features = encoder.fit_transform(structures)
+    failed: dict[str, str] = {}
+    if args.ignore_errors:
+        vectors, errors = encode_or_collect(
+            encoder.model_, list(structures), batch_sites=encoder.inference_batch_sites,
+            device=encoder.device,
+        )
+        names = list(structures.index)
+        failed = {names[i]: read_errors.get(names[i]) or str(err) for i, err in errors.items()}
+        features = pd.DataFrame(
+            vectors, index=structures.index, columns=encoder.get_feature_names_out()
+        )
+    else:
+        features = encoder.set_output(transform="pandas").transform(structures)
     seconds = time.perf_counter() - t0
     if args.output:
-        features.to_csv(args.output)
+        _write(features, args.output)
     else:
         features.iloc[:, :6].to_string(sys.stdout, float_format="{:+.4f}".format)
-        print(f"\n... ({features.shape[1]} columns; --output FILE.csv writes them all)")
+        print(f"\n... ({features.shape[1]} columns; --output FILE.csv or .parquet writes all)")
     source = "bundled examples" if not args.inputs else f"{len(args.inputs)} input path(s)"
     print(
-        f"encoded {len(features)} structures from {source} with {args.pretrained} "
-        f"in {seconds:.2f} s",
+        f"encoded {len(features) - len(failed)} structures from {source} with "
+        f"{args.pretrained} in {seconds:.2f} s",
         file=sys.stderr,
     )
+    if failed:
+        print(f"{len(failed)} of {len(features)} entries failed (NaN rows):", file=sys.stderr)
+        for name, why in list(failed.items())[:20]:
+            print(f"  {name}: {why}", file=sys.stderr)
+        if len(failed) > 20:
+            print(f"  ... and {len(failed) - 20} more", file=sys.stderr)
     return 0
 
 
@@ -121,41 +165,78 @@ def pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = ("featurize", "pretrain")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; errors are one line on stderr and a non-zero exit status."""
+    import difflib
+    from pathlib import Path
+
     warnings.filterwarnings("ignore", module="pymatgen")
     warnings.filterwarnings("ignore", module="spglib")
     parser = argparse.ArgumentParser(prog="dimfeaturizer", description=__doc__)
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback")
     sub = parser.add_subparsers(dest="command")
-    feat = sub.add_parser("featurize", help="structures -> 128-d vectors (CSV)")
+    feat = sub.add_parser("featurize", help="structures -> 128-d vectors (CSV or Parquet)")
     feat.add_argument(
         "inputs",
         nargs="*",
         help="CIF/POSCAR/JSON files or folders; default: the 40 bundled example crystals",
     )
-    feat.add_argument("--output", "-o", help="CSV file for all 128 columns")
+    feat.add_argument("--output", "-o", help="a .csv or .parquet file for all 128 columns")
+    feat.add_argument(
+        "--ignore-errors",
+        action="store_true",
+        help="a file or structure that fails gives a NaN row (listed on stderr) "
+        "instead of stopping the run",
+    )
+    feat.add_argument(
+        "--config",
+        default=None,
+        help="architecture for --pretrained none: a model name, folder or Hub repo "
+        "(default: the bundled weights', i.e. their untrained control)",
+    )
     _encoder_args(feat)
     feat.set_defaults(func=featurize)
     pre = sub.add_parser("pretrain", help="Deep InfoMax pretraining on unlabelled structures")
-    pre.add_argument("inputs", nargs="+")
+    pre.add_argument("inputs", nargs="+", help="CIF/POSCAR/JSON files or folders")
     pre.add_argument("--out", required=True, help="folder for config.json + model.safetensors")
     pre.add_argument("--epochs", type=int, default=100, help="default: 100")
     pre.add_argument("--patience", type=int, default=10, help="default: 10")
     pre.add_argument("--lr", type=float, default=1e-4, help="default: 1e-4")
+    pre.add_argument("--seed", type=int, default=0, help="default: 0")
     pre.add_argument(
         "--config",
         default=None,
         help="architecture for random initial weights: a model name or folder, or "
         "SiteNetConfig fields as JSON (default: the design's; with --pretrained, its own)",
     )
-    pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--checkpoint-dir", default=None, help="resume here after a kill")
-    _encoder_args(pre)
-    pre.set_defaults(func=pretrain, pretrained="none")
+    _encoder_args(pre, untrained_default=True)
+    pre.set_defaults(func=pretrain)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in {"featurize", "pretrain", "-h", "--help"}:
+    show_traceback = "--traceback" in argv
+    argv = [a for a in argv if a != "--traceback"]
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in COMMANDS and not Path(first).exists():
+        close = difflib.get_close_matches(first, COMMANDS, n=1)
+        if close:
+            print(f"dimfeaturizer: error: unknown command {first!r} (did you mean "
+                  f"{close[0]!r}?)", file=sys.stderr)
+            return 2
+    if not argv or argv[0] not in {*COMMANDS, "-h", "--help"}:
         argv = ["featurize", *argv]  # the main job: featurize, by default the examples
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - every failure is one line unless asked
+        if show_traceback:
+            raise
+        print(f"dimfeaturizer: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

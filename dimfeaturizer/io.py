@@ -27,19 +27,37 @@ def example_structures() -> pd.Series:
     return example_dataframe()["structure"]
 
 
-def read_structures(paths: list[str]) -> pd.Series:
-    """Structures from files: a JSON mapping name -> structure dict (or {"structure": ...}),
-    a matminer dataframe JSON with a ``structure`` column, or any file pymatgen reads
-    (CIF, POSCAR, ...); a directory contributes all its files."""
-    out: dict[str, Structure] = {}
+def read_structures(
+    paths: list[str], errors: dict[str, str] | None = None
+) -> pd.Series:
+    """Structures from files: pymatgen's own JSON (``Structure.to("x.json")``), a JSON
+    mapping name -> structure dict (or {"structure": ...}), a matminer dataframe JSON with
+    a ``structure`` column, or any file pymatgen reads (CIF, POSCAR, ...); a directory
+    contributes all its files.
+
+    A missing path or an empty folder is an error. A file that cannot be read raises,
+    unless ``errors`` is given: then it becomes a ``None`` entry (a NaN row downstream) and
+    ``errors[name]`` says why.
+    """
+    out: dict[str, Structure | None] = {}
     for raw in paths:
         path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"{raw}: no such file or folder")
         files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        if not files:
+            raise FileNotFoundError(f"{raw}: the folder holds no files")
         for file in files:
-            if file.name.endswith((".json", ".json.gz")):
-                out.update(_read_json(file))
-            else:
-                out[str(file)] = Structure.from_file(file)
+            try:
+                if file.name.endswith((".json", ".json.gz")):
+                    out.update(_read_json(file))
+                else:
+                    out[str(file)] = Structure.from_file(file)
+            except Exception as err:  # noqa: BLE001 - pymatgen raises many kinds
+                if errors is None:
+                    raise ValueError(f"{file}: cannot read a structure ({err})") from err
+                errors[str(file)] = f"cannot read a structure ({err})"
+                out[str(file)] = None
     return pd.Series(out, name="structure", dtype=object)
 
 
@@ -50,5 +68,7 @@ def _read_json(file: Path) -> dict[str, Structure]:
         df = load_dataframe_from_json(str(file), pbar=False)
         return {str(k): v for k, v in df["structure"].items()}
     data = json.loads(file.read_text())
+    if isinstance(data, dict) and {"lattice", "sites"} <= set(data):
+        return {str(file): Structure.from_dict(data)}  # one structure, as pymatgen writes it
     items = data.items() if isinstance(data, dict) else enumerate(data)
     return {f"{file.name}:{k}": Structure.from_dict(v.get("structure", v)) for k, v in items}

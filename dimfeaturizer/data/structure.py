@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import spglib
-from pymatgen.core import IStructure, Structure
+from pymatgen.core import IStructure
 
 from ..config import SiteNetConfig
 from ..exceptions import StructureError

@@ -1,0 +1,73 @@
+"""The command line: formats, one-line errors, --ignore-errors, the untrained control."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from dimfeaturizer import DEFAULT_PRETRAINED, DIMEncoder
+from dimfeaturizer.cli import main
+
+
+@pytest.fixture
+def folder(tmp_path, mp_entries):
+    out = tmp_path / "in"
+    out.mkdir()
+    for name, entry in list(mp_entries.items())[:3]:
+        entry["structure"].to(filename=str(out / f"{name}.cif"))
+    return out
+
+
+def test_pymatgen_json_and_parquet(tmp_path, structures, capsys):
+    structures[0].to(filename=str(tmp_path / "x.json"))  # pymatgen's own JSON
+    out = tmp_path / "f.parquet"
+    assert main(["featurize", str(tmp_path / "x.json"), "-o", str(out)]) == 0
+    got = pd.read_parquet(out)
+    assert got.shape == (1, 128) and list(got.columns[:2]) == ["dim_0", "dim_1"]
+    expected = DIMEncoder(device="cpu").fit().transform([structures[0]])
+    np.testing.assert_allclose(got.to_numpy(), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("argv, message, status", [
+    (["featurize", "missing.cif"], "missing.cif: no such file or folder", 1),
+    (["featurise", "x.cif"], "unknown command 'featurise' (did you mean 'featurize'?)", 2),
+    (["featurize", "-o", "out.txt"], "use a .csv or .parquet file name", 1),
+])
+def test_errors_are_one_line(argv, message, status, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == status
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_empty_folder_is_an_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["featurize", str(tmp_path / "empty")]) == 1
+    assert "holds no files" in capsys.readouterr().err
+
+
+def test_ignore_errors_gives_nan_rows_and_a_report(folder, tmp_path, capsys):
+    (folder / "broken.cif").write_text("not a cif\n")
+    Structure(Lattice.cubic(4.0), [{"Na": 0.5, "K": 0.5}, "Cl"],
+              [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(folder / "disordered.cif"))
+    out = tmp_path / "f.csv"
+    assert main(["featurize", str(folder), "-o", str(out)]) == 1  # stops without the flag
+    capsys.readouterr()
+    assert main(["featurize", str(folder), "-o", str(out), "--ignore-errors"]) == 0
+    err = capsys.readouterr().err
+    table = pd.read_csv(out, index_col=0)
+    assert len(table) == 5
+    bad = [name for name in table.index if "broken" in name or "disordered" in name]
+    assert table.loc[bad].isna().all().all() and table.drop(bad).notna().all().all()
+    assert "2 of 5 entries failed" in err and "disordered" in err and "cannot read" in err
+
+
+def test_pretrained_none_is_the_bundled_architectures_control(folder, tmp_path, structures):
+    out = tmp_path / "f.csv"
+    assert main(["featurize", str(folder), "--pretrained", "none", "-o", str(out)]) == 0
+    table = pd.read_csv(out, index_col=0)
+    control = DIMEncoder(pretrained=None, config=DEFAULT_PRETRAINED, random_state=0).fit()
+    read = [Structure.from_file(folder / name.split("/")[-1]) for name in table.index]
+    np.testing.assert_allclose(table.to_numpy(), control.transform(read), rtol=0, atol=1e-5)
