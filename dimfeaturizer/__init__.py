@@ -9,6 +9,7 @@ heavy happens at import time.
 from ._version import __version__
 from .config import SiteNetConfig
 from .estimators import (
+    CompositionFeatures,
     DeepInfoMaxFeaturizer,
     DIMClassifier,
     DIMEncoder,
@@ -19,6 +20,7 @@ from .exceptions import StructureError
 from .hub import DEFAULT_PRETRAINED
 
 __all__ = [
+    "CompositionFeatures",
     "DEFAULT_PRETRAINED",
     "DIMClassifier",
     "DIMEncoder",
