@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import safetensors.torch
 import torch
@@ -124,15 +126,51 @@ def _config_dir(
     local_files_only: bool,
 ) -> tuple[Path, bool]:
     """The folder of ``config.json`` and whether it is a Hub cache snapshot; downloads only
-    that file."""
+    that file. A name that can only be a folder or a bundled model fails here, at once,
+    instead of as a missing Hub repository after the client's retries."""
     path = Path(name_or_path)
     if path.is_dir():
         return path, False
-    if str(name_or_path) in bundled_models() and revision is None:
-        return Path(str(_bundled_root() / str(name_or_path))), False
-    repo_id = str(name_or_path)
-    config = _download(repo_id, CONFIG_NAME, revision, revision, cache_dir, local_files_only)
+    name = str(name_or_path)
+    if name in bundled_models() and revision is None:
+        return Path(str(_bundled_root() / name)), False
+    available = ", ".join(bundled_models()) or "none"
+    if _looks_like_a_path(name_or_path):
+        raise FileNotFoundError(
+            f"{name!r}: no such folder (bundled models: {available}; a Hugging Face Hub "
+            "repo id looks like 'org/name')"
+        )
+    if "/" not in name:
+        raise ValueError(
+            f"{name!r} is not a bundled model ({available}), not a folder, and not a "
+            "Hugging Face Hub repo id ('org/name')"
+        )
+    config = _download(name, CONFIG_NAME, revision, revision, cache_dir, local_files_only)
     return config.parent, True
+
+
+def _looks_like_a_path(name_or_path: str | os.PathLike) -> bool:
+    """A Path object, or a string no Hub repo id can be: ./x, /x, ~/x, a/b/c, a\\b."""
+    if isinstance(name_or_path, os.PathLike):
+        return True
+    name = str(name_or_path)
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def _endpoint_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint opens (skipped behind a proxy, which
+    the client handles): lets an unreachable Hub fail in seconds, not after ~23 s of
+    the client's retries."""
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+                                        "http_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def _download(
@@ -157,6 +195,10 @@ def _download(
     )
 
     at = "" if requested is None else f" at revision {requested!r}"
+    # an unreachable Hub: a cached copy still serves, otherwise the error below, at once
+    unreachable = not (local_files_only or constants.HF_HUB_OFFLINE) and not (
+        _endpoint_reachable(constants.ENDPOINT)
+    )
     try:
         return Path(
             hf_hub_download(
@@ -164,7 +206,7 @@ def _download(
                 filename,
                 revision=revision,
                 cache_dir=cache_dir,
-                local_files_only=local_files_only,
+                local_files_only=local_files_only or unreachable,
             )
         )
     except HFValidationError as err:
@@ -185,12 +227,12 @@ def _download(
             "(expected a branch, a tag or a full commit sha)"
         ) from err
     except LocalEntryNotFoundError as err:  # before EntryNotFoundError: it subclasses it
-        if local_files_only:
-            why = "local_files_only=True"
-        elif constants.HF_HUB_OFFLINE:
-            why = "HF_HUB_OFFLINE is set"
-        else:
+        if unreachable or not (local_files_only or constants.HF_HUB_OFFLINE):
             why = f"the Hub ({constants.ENDPOINT}) could not be reached"
+        elif local_files_only:
+            why = "local_files_only=True"
+        else:
+            why = "HF_HUB_OFFLINE is set"
         where = cache_dir if cache_dir is not None else constants.HF_HUB_CACHE
         raise FileNotFoundError(
             f"{filename} of Hugging Face Hub repository {repo_id!r}{at} is not in the local "

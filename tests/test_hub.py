@@ -7,6 +7,8 @@ the environment variables, for anything started later) with ``monkeypatch``.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -150,17 +152,24 @@ def test_cache_is_reused_offline(hub, reference, monkeypatch, tmp_path):
     assert same_weights(load_pretrained("org/repo", cache_dir=cache), first.model_)
     with pytest.raises(FileNotFoundError, match="'org/repo'.*local_files_only=True"):
         DIMEncoder(pretrained="org/repo", cache_dir=tmp_path / "empty", local_files_only=True).fit()
-    # (an uncached load from a stopped server would fail too, but only after
-    # huggingface_hub's retries with back-off, ~20 s: not tested here)
+    # an uncached load from a stopped server fails at once (no ~20 s of client retries)
+    t0 = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="could not be reached"):
+        DIMEncoder(pretrained="org/repo", cache_dir=tmp_path / "empty2").fit()
+    assert time.perf_counter() - t0 < 10
 
 
 def test_missing_repo_is_a_clear_error(hub, tmp_path):
     with pytest.raises(ValueError, match="no repository 'org/nope'") as info:
         DIMEncoder(pretrained="org/nope", cache_dir=tmp_path).fit()
     assert isinstance(info.value.__cause__, RepositoryNotFoundError)
-    with pytest.raises(ValueError, match="not a valid Hugging Face Hub repo id"):
-        DIMEncoder(pretrained="no/such/folder", cache_dir=tmp_path).fit()
     assert ("HEAD", f"/org/nope/resolve/main/{CONFIG_NAME}") in hub.requests
+    hub.requests.clear()
+    with pytest.raises(FileNotFoundError, match="'no/such/folder': no such folder"):
+        DIMEncoder(pretrained="no/such/folder", cache_dir=tmp_path).fit()
+    with pytest.raises(ValueError, match="'sitenet-typo' is not a bundled model"):
+        DIMEncoder(pretrained="sitenet-typo", cache_dir=tmp_path).fit()
+    assert hub.requests == []  # told apart from a repo id without asking the Hub
 
 
 @pytest.mark.parametrize("missing", [WEIGHTS_NAME, CONFIG_NAME])
