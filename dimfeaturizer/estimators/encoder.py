@@ -61,8 +61,11 @@ compile, checkpoint_dir
         Primitive sites per inference batch (memory ~ this x 50 x 256 floats).
     random_state : int, RandomState or None
         Seeds the random initialisation and pretraining (bit-reproducible on CPU).
-    progress : bool or None, default=False
-        Progress bars for pretraining and transform (``None``: only on a terminal).
+    progress : bool or None, default=None
+        Progress bars. ``None``: training shows its epochs' bars where the output is a
+        terminal (tqdm's auto mode) and ``transform`` none; True/False: both or neither.
+        Each epoch is also logged at INFO through ``logging`` (logger
+        ``dimfeaturizer.training.loop``), for notebooks and batch jobs.
 
     Attributes
     ----------
@@ -126,7 +129,7 @@ compile, checkpoint_dir
         inference_batch_sites: int = 2048,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
-        progress: bool | None = False,
+        progress: bool | None = None,
     ):
         self.pretrained = pretrained
         self.revision = revision
@@ -191,7 +194,7 @@ compile, checkpoint_dir
             labels,
             batch_sites=self.inference_batch_sites,
             device=self.device,
-            progress=self.progress,
+            progress=bool(self.progress),
         )
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -68,7 +68,7 @@ class _FineTuned(WeightsSource):
         inference_batch_sites: int = 2048,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
-        progress: bool | None = False,
+        progress: bool | None = None,
     ):
         self.pretrained = pretrained
         self.revision = revision
@@ -135,7 +135,7 @@ class _FineTuned(WeightsSource):
             labels,
             batch_sites=self.inference_batch_sites,
             device=self.device,
-            progress=self.progress,
+            progress=bool(self.progress),
         )
 
     # -- persistence ---------------------------------------------------------------
@@ -280,7 +280,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         inference_batch_sites: int = 2048,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
-        progress: bool | None = False,
+        progress: bool | None = None,
     ):
         super().__init__(
             pretrained, revision=revision, cache_dir=cache_dir,
@@ -376,7 +376,7 @@ class DIMClassifier(ClassifierMixin, _FineTuned):
         inference_batch_sites: int = 2048,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
-        progress: bool | None = False,
+        progress: bool | None = None,
     ):
         super().__init__(
             pretrained, revision=revision, cache_dir=cache_dir,

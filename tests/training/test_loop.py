@@ -119,3 +119,10 @@ def test_validation_split_is_seeded_and_stratified():
     assert sorted(classes[val].tolist()) == [0, 0, 0, 1]
     assert set(classes[train]) == {0, 1}
     assert len(validation_split(3, 0.5, seed=0)[1]) == 0  # too few to hold any out
+
+
+def test_each_epoch_is_logged(packed, caplog):
+    with caplog.at_level("INFO", logger="dimfeaturizer.training.loop"):
+        fit(untrained_model(None, 0), DeepInfoMax(), packed, _config(epochs=2, progress=None))
+    lines = [r.getMessage() for r in caplog.records if r.name == "dimfeaturizer.training.loop"]
+    assert len(lines) == 2 and lines[1].startswith("epoch=1 ") and "val_dim=" in lines[1]
