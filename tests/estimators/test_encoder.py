@@ -458,5 +458,5 @@ def test_config_by_folder_is_read_at_fit(tmp_path):
     smaller = DIMEncoder(pretrained=None, config=SiteNetConfig(global_dim=8), random_state=0)
     smaller.fit().save_pretrained(folder)
     assert control.fit().config_.global_dim == 8
-    with pytest.raises(ValueError, match="not an existing folder"):
+    with pytest.raises(FileNotFoundError, match="missing': no such folder"):
         DIMEncoder(pretrained=None, config=tmp_path / "missing").fit()
