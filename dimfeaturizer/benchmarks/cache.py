@@ -10,6 +10,7 @@ resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -143,7 +144,8 @@ class CachedFeaturizer(TransformerMixin, BaseEstimator):
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         name = "chunk-" + hashlib.sha1("".join(keys).encode()).hexdigest()[:16]
-        tmp = self.directory / (name + ".tmp.npz")
+        # per-process temporary name: two processes may write the same chunk at once
+        tmp = self.directory / f"{name}.{os.getpid()}.tmp.npz"
         np.savez(tmp, keys=np.array(keys), rows=rows)
         tmp.replace(self.directory / (name + ".npz"))
         self._loaded.add(name)
