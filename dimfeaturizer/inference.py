@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .data.batch import PackedCrystals, batches_by_sites
 from .data.inputs import check_all, prepare_all, prepare_or_collect
 from .model import SiteNetDIM, SiteNetPredictor
-from .runtime import on_device
+from .runtime import on_device, tqdm_disable
 
 CHUNK = 4096  # structures preprocessed at a time
 
@@ -60,8 +60,7 @@ def encode(
     chunks = []
     with on_device(model, device) as dev:
         starts = range(0, len(entries), CHUNK)
-        disable = None if progress is None else not progress
-        for start in tqdm(starts, disable=disable, desc="encode", unit="chunk"):
+        for start in tqdm(starts, disable=tqdm_disable(progress), desc="encode", unit="chunk"):
             part = slice(start, start + CHUNK)
             packed = prepare_all(entries[part], labels[part], config, offset=start, checked=True)
             chunks.append(encode_packed(model, packed, batch_sites, dev))
@@ -84,8 +83,8 @@ def encode_or_collect(
     errors: dict[int, BaseException] = {}
     config = _encoder_config(model)
     with on_device(model, device) as dev:
-        disable = None if progress is None else not progress
-        for start in tqdm(range(0, len(entries), CHUNK), disable=disable, desc="encode"):
+        starts = range(0, len(entries), CHUNK)
+        for start in tqdm(starts, disable=tqdm_disable(progress), desc="encode", unit="chunk"):
             crystals, good, failed = prepare_or_collect(entries[start : start + CHUNK], config)
             errors.update({start + i: err for i, err in failed.items()})
             if crystals:

@@ -21,6 +21,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
+def tqdm_disable(progress: bool | None) -> bool | None:
+    """tqdm's ``disable`` for a ``progress`` setting (None: bars only on a terminal)."""
+    return None if progress is None else not progress
+
+
 def derive_seeds(random_state: int | np.random.RandomState | None) -> tuple[int, int]:
     """``(model_seed, train_seed)`` of a scikit-learn ``random_state``.
 

@@ -71,12 +71,7 @@ class PackedCrystals:
     def __init__(self, crystals: Sequence[CrystalArrays], targets: np.ndarray | None = None):
         if not crystals:
             raise ValueError("no crystals to pack")
-        if targets is not None:
-            targets = np.asarray(targets, dtype=np.float32)
-            targets = targets.reshape(len(targets), -1)
-            if len(targets) != len(crystals):
-                raise ValueError(f"{len(targets)} target rows for {len(crystals)} crystals")
-        self.targets = targets
+        self.targets = _target_rows(targets, len(crystals))
         self.n_prim = np.array([c.n_prim for c in crystals], dtype=np.int64)
         self.n_super = np.array([c.n_super for c in crystals], dtype=np.int64)
         self.species = np.concatenate([c.species for c in crystals]).astype(np.int64)
@@ -94,12 +89,7 @@ class PackedCrystals:
     def with_targets(self, targets: np.ndarray | None) -> PackedCrystals:
         """The same crystals carrying ``targets`` (arrays shared, not copied)."""
         out = copy.copy(self)
-        out.targets = None
-        if targets is not None:
-            targets = np.asarray(targets, dtype=np.float32)
-            if len(targets) != len(self):
-                raise ValueError(f"{len(targets)} target rows for {len(self)} crystals")
-            out.targets = targets.reshape(len(self), -1)
+        out.targets = _target_rows(targets, len(self))
         return out
 
     def crystal(self, i: int) -> CrystalArrays:
@@ -142,6 +132,16 @@ class PackedCrystals:
             prim_species=torch.from_numpy(prim_species),
             targets=None if self.targets is None else torch.from_numpy(self.targets[indices]),
         )
+
+
+def _target_rows(targets: np.ndarray | None, n: int) -> np.ndarray | None:
+    """``targets`` as ``(n, T)`` float32, one row per crystal (None stays None)."""
+    if targets is None:
+        return None
+    targets = np.asarray(targets, dtype=np.float32)
+    if len(targets) != n:
+        raise ValueError(f"{len(targets)} target rows for {n} crystals")
+    return targets.reshape(n, -1)
 
 
 def batches_by_sites(

@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .. import hub
+from .._version import __version__
 from ..config import SiteNetConfig
 from ..model import SiteNetDIM, initialised_model
 from ..training import TrainConfig
@@ -95,8 +96,6 @@ class WeightsSource(BaseEstimator):
 
     def _training_record(self, result, n_structures: int, objective) -> dict:
         """What config.json records about how saved weights were trained."""
-        from .._version import __version__
-
         return {
             "objective": type(objective).__name__,
             "objective_params": {

@@ -7,6 +7,7 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -182,8 +183,6 @@ class _FineTuned(WeightsSource):
 
 def _with_head(encoder, n_outputs: int, hidden: int, seed: int) -> SiteNetPredictor:
     """The encoder with a freshly initialised head (seeded: same seed, same head)."""
-    import torch
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         return SiteNetPredictor(encoder, n_outputs, hidden)

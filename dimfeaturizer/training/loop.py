@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..data.batch import PackedCrystals, batches_by_sites
 from ..model import Kernels
-from ..runtime import deterministic_on_cpu, generator, resolve_device
+from ..runtime import deterministic_on_cpu, generator, resolve_device, tqdm_disable
 from .objective import Objective
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,8 @@ class _Run:
         sums: dict[str, float] = {}
         seen = 0
         self.model.train(train)
-        bar = tqdm(batches, desc=desc, disable=_quiet(config.progress), leave=False, unit="batch")
+        disable = tqdm_disable(config.progress)
+        bar = tqdm(batches, desc=desc, disable=disable, leave=False, unit="batch")
         for idx in bar:
             batch = self.packed.batch(idx).to(self.device)
             with (
@@ -185,10 +186,6 @@ class _Run:
             self.optimizer.load_state_dict(saved[1])
             self.kernels = self.objective.kernels(self.model, False)
             return self.epoch(indices, epoch, True, f"epoch {epoch}")
-
-
-def _quiet(progress: bool | None) -> bool | None:
-    return None if progress is None else not progress  # tqdm: None = only on a terminal
 
 
 def _device_of(model, objective, packed, config, **_) -> str:
