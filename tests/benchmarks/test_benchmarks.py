@@ -20,6 +20,7 @@ import torch
 from matminer.featurizers.base import BaseFeaturizer
 from matminer.featurizers.composition import ElementProperty
 from matminer.featurizers.structure import OrbitalFieldMatrix
+from pymatgen.core import Lattice, Structure
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
@@ -548,6 +549,66 @@ def test_head_steps_vector_scaling():
         representation.head_steps("ridge", 0, "row")
 
 
+def test_head_model_selects_the_scaler_by_cv_on_the_labels():
+    from sklearn.model_selection import GridSearchCV
+
+    from dimfeaturizer import VectorScaler
+
+    for head, folds in (("ridge", 5), ("mlp", 3)):
+        search = representation.head_model(head, 4)
+        assert isinstance(search, GridSearchCV)
+        assert search.scoring == "neg_mean_absolute_error"
+        assert (search.cv.n_splits, search.cv.shuffle, search.cv.random_state) == (folds, True, 4)
+        grid = search.param_grid["scale"]
+        assert [type(g) for g in grid] == [StandardScaler, VectorScaler]
+        steps = [n for n, _ in search.estimator.steps]
+        assert steps == ["impute", "variance", "scale", "clip", head]
+    assert isinstance(representation.head_model("ridge", 0, "column"), Pipeline)
+
+
+def test_union_featuriser_is_both_parts_side_by_side(structures, tmp_path):
+    from sklearn.pipeline import FeatureUnion
+
+    union = representation.features("magpie+dim_untrained", None, tmp_path)
+    assert isinstance(union, FeatureUnion)
+    assert [name for name, _ in union.transformer_list] == ["magpie", "dim_untrained"]
+    x = union.fit(structures[:3]).transform(structures[:3])
+    magpie = representation.features("magpie", None, tmp_path).fit().transform(structures[:3])
+    dim = representation.features("dim_untrained", None, tmp_path).fit().transform(structures[:3])
+    np.testing.assert_array_equal(x, np.hstack([magpie, dim]))
+    with pytest.raises(ValueError, match="unknown featuriser 'soap'"):
+        representation.features("magpie+soap", None, tmp_path)
+
+
+def test_control_is_the_median_of_per_draw_medians():
+    assert representation.control_family("dim_untrained") == "dim_untrained"
+    assert representation.control_family("dim_untrained_rs3") == "dim_untrained"
+    assert representation.control_family("magpie+dim_untrained_rs1") == "magpie+dim_untrained"
+    assert representation.control_family("dim") is None
+    assert representation.control_family("magpie+dim") is None
+    # three draws, three repeats: per-draw medians 1.0, 3.0, 2.0 -> bar 2.0, best 1.0
+    maes = {"dim_untrained": [0.5, 1.0, 9.0], "dim_untrained_rs1": [3.0, 3.0, 0.1],
+            "dim_untrained_rs2": [2.0, 1.0, 5.0], "dim": [1.5, 1.5, 1.5]}  # fmt: skip
+    records = [
+        {"featuriser": f, "target": "e_form", "head": "ridge", "n": 50, "repeat": r, "mae": m}
+        for f, values in maes.items()
+        for r, m in enumerate(values)
+    ]
+    table = representation.control_medians(records)
+    assert len(table) == 1
+    row = table.iloc[0]
+    got = (row["family"], row["median"], row["best"], row["draws"])
+    assert got == ("dim_untrained", 2.0, 1.0, 3)
+    verdict = representation.verdict(records)
+    assert "| ridge | 50 | 1.500 | 2.000 | yes |" in verdict
+    records += [{**r, "mae": 2.5} for r in records if r["featuriser"] == "dim"]  # now 1.5/2.5
+    worse = [r for r in records if not (r["featuriser"] == "dim" and r["mae"] == 1.5)]
+    assert "| ridge | 50 | 2.500 | 2.000 | **no** |" in representation.verdict(worse)
+    summary = representation.summary_table(records)
+    assert "| **dim_untrained: median of 3 draws** | **2.000** |" in summary
+    assert "| dim_untrained: best of 3 draws (not the bar) | 1.000 |" in summary
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory, mp_entries):
     """One tiny run shared by the end-to-end checks."""
@@ -581,6 +642,7 @@ def test_run_records(e2e):
         (f, r) for f in ("dim_untrained", "magpie") for r in (0, 1)
     }
     assert all(r["head"] == "ridge" and r["target"] == "e_form" and r["n"] == 5 for r in records)
+    assert all(r["scaling"] == "selected" and r["scale"] in ("column", "vector") for r in records)
     maes = np.array([r["mae"] for r in records])
     assert np.isfinite(maes).all() and (maes > 0).all() and (maes < 10).all()
     json.dumps(records)  # plain types, as results.json needs
@@ -591,21 +653,46 @@ def test_run_records(e2e):
 
 def test_run_scores_the_protocol_subsets(e2e):
     """Each record is the protocol's pipeline fitted on labelled(n, r), scored on the
-    test set: recompute the magpie ones independently."""
+    test set: recompute the magpie ones independently, the scaler chosen by 5-fold CV
+    MAE on the labelled subset (version 2) and the fixed StandardScaler (version 1)."""
+    from sklearn.model_selection import KFold, cross_val_score
+
+    from dimfeaturizer import VectorScaler
+
     df, _, records, _ = e2e
     splits = reference_splits(len(df))
     structures = list(df["structure"])
     y = df["e_form"].to_numpy()
     features = MatminerTransformer(ElementProperty, preset="magpie", on="composition").fit()
     x = features.transform(structures)
+    test = splits["test"]
     for r in (0, 1):
         train = reference_labelled(splits["label_pool"], 5, r)
-        model = Pipeline(protocol_ridge()).fit(x[train], y[train])
-        expected = mean_absolute_error(y[splits["test"]], model.predict(x[splits["test"]]))
-        got = next(
-            rec["mae"] for rec in records if rec["featuriser"] == "magpie" and rec["repeat"] == r
+        rec = next(rec for rec in records if rec["featuriser"] == "magpie" and rec["repeat"] == r)
+        column = Pipeline(protocol_ridge()).fit(x[train], y[train])
+        assert rec["mae_column"] == pytest.approx(
+            mean_absolute_error(y[test], column.predict(x[test])), rel=1e-9
         )
-        assert got == pytest.approx(expected, rel=1e-9)
+        cv_mae = {}
+        for name, scaler in (("column", StandardScaler()), ("vector", VectorScaler())):
+            pipe = Pipeline(protocol_ridge()).set_params(scale=scaler)
+            folds = KFold(5, shuffle=True, random_state=r)
+            cv_mae[name] = -cross_val_score(
+                pipe, x[train], y[train], cv=folds, scoring="neg_mean_absolute_error"
+            ).mean()
+        chosen = min(cv_mae, key=cv_mae.get)  # a tie goes to the first, as GridSearchCV
+        assert rec["scale"] == chosen
+        best = Pipeline(protocol_ridge()).set_params(
+            scale=StandardScaler() if chosen == "column" else VectorScaler()
+        )
+        best.fit(x[train], y[train])
+        assert rec["mae"] == pytest.approx(
+            mean_absolute_error(y[test], best.predict(x[test])), rel=1e-9
+        )
+    # magpie's columns differ in size: the scaler matters, so a wrong pairing shows
+    assert any(r["mae"] != r["mae_column"] for r in records) or all(
+        r["scale"] == "column" for r in records
+    )
 
 
 def test_summary_table(e2e):
@@ -654,7 +741,7 @@ def test_main_writes_results(frame, tmp_path, capsys):
     out = tmp_path / "out"
     argv = [
         "--data", str(data), "--target", "e_form", "gap", "--featurisers", "magpie",
-        "--heads", "ridge", "--sizes", "4", "5", "--repeats", "2", "--n-jobs", "1",
+        "--heads", "ridge", "--sizes", "5", "6", "--repeats", "2", "--n-jobs", "1",
         "--timing-sample", "2", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
     ]  # fmt: skip
     assert representation.main(argv) == 0
@@ -674,15 +761,37 @@ def test_main_writes_results(frame, tmp_path, capsys):
     )
     assert set(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == {"magpie"}
     assert not (tmp_path / "none").exists()
-    # --scaling vector: the same run with one scale per vector, marked as not the protocol
-    vector_out = tmp_path / "vector"
-    assert representation.main([*argv[:-2], "--out", str(vector_out), "--scaling", "vector"]) == 0
-    vector = json.loads((vector_out / "results.json").read_text())
-    assert (results["scaling"], vector["scaling"]) == ("column", "vector")
-    assert "**Not the protocol:**" in (vector_out / "summary.md").read_text()
+    # the default is protocol version 2: selected scaling, StandardScaler scores beside it
+    assert results["scaling"] == "selected"
+    assert "## Fixed StandardScaler (protocol version 1), same fits" in summary
+    assert "## How often the search chose VectorScaler" in summary
+    # resuming: the same command fits nothing new and reports the same records
+    lines = (out / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 2 * 2 * 2
+    assert representation.main(argv) == 0
+    assert (out / "records.jsonl").read_text().splitlines() == lines
+    again = json.loads((out / "results.json").read_text())["records"]
+    assert again == results["records"]
+    assert representation.main([*argv, "--report-only"]) == 0
+    assert json.loads((out / "results.json").read_text())["records"] == results["records"]
+    # fixed scalers: version 1 (column) and the diagnostic (vector), each marked
+    fixed = {}
+    for scaling in ("column", "vector"):
+        folder = tmp_path / scaling
+        assert representation.main([*argv[:-2], "--out", str(folder), "--scaling", scaling]) == 0
+        fixed[scaling] = json.loads((folder / "results.json").read_text())
+        assert fixed[scaling]["scaling"] == scaling
+    assert "(protocol version 1)" in (tmp_path / "column" / "summary.md").read_text()
+    assert "**Not the protocol:**" in (tmp_path / "vector" / "summary.md").read_text()
     assert "Not the protocol" not in summary
-    by_key = {(r["target"], r["n"], r["repeat"]): r["mae"] for r in results["records"]}
-    changed = [r["mae"] != by_key[r["target"], r["n"], r["repeat"]] for r in vector["records"]]
+    key = lambda r: (r["target"], r["n"], r["repeat"])  # noqa: E731
+    by_key = {key(r): r for r in results["records"]}
+    for r in fixed["column"]["records"]:  # the fixed run agrees with the recorded column
+        assert r["mae"] == pytest.approx(by_key[key(r)]["mae_column"], rel=1e-12)
+    for r in fixed["vector"]["records"]:  # ... and where vector was chosen, with that one
+        if by_key[key(r)]["scale"] == "vector":
+            assert r["mae"] == pytest.approx(by_key[key(r)]["mae"], rel=1e-12)
+    changed = [r["mae"] != by_key[key(r)]["mae_column"] for r in fixed["vector"]["records"]]
     assert any(changed)  # magpie's columns differ in size, so the scaling matters
 
 
@@ -792,3 +901,20 @@ def test_speed_benchmark_runs_on_bundled_and_random_weights(structures):
         assert t["n"] == len(small) and t["structures_per_s"] > 0
         p = speed.time_pretraining(small, "cpu", pretrained=pretrained)
         assert p["n"] == len(small) and p["structures_per_s"] > 0 and not p["compiled"]
+
+
+def test_chgnet_features_are_the_crystal_vector(structures):
+    """The optional pretrained-GNN anchor (``bench`` extra): one 64-d crystal vector per
+    structure, deterministic, clone-safe, a NaN row where CHGNet cannot build a graph."""
+    pytest.importorskip("chgnet")
+    from dimfeaturizer.benchmarks.adapters import CHGNetFeatures
+
+    step = representation.featuriser("chgnet")
+    assert isinstance(step, CHGNetFeatures) and clone(step).get_params() == step.get_params()
+    lone = Structure(Lattice.cubic(30.0), ["Na"], [[0, 0, 0]])  # no neighbour within 5 Å
+    x = step.fit().transform([*structures[:3], lone])
+    assert x.shape == (4, 64) and step.n_failed_ == 1
+    assert np.isfinite(x[:3]).all() and np.isnan(x[3]).all()
+    # the failed batch was retried one by one: same vectors to float precision
+    np.testing.assert_allclose(x[:3], step.transform(structures[:3]), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(x[0], x[1])
