@@ -44,25 +44,75 @@ def _write(features, path: str) -> None:
     features.to_parquet(path)
 
 
+def _encoder_from(args: argparse.Namespace):
+    from .estimators import DIMEncoder
+    from .hub import DEFAULT_PRETRAINED
+
+    pretrained = _pretrained(args.pretrained)
+    # 'none' is the untrained control of the bundled weights: their architecture
+    config = args.config or (DEFAULT_PRETRAINED if pretrained is None else None)
+    return DIMEncoder(
+        pretrained=pretrained, config=config, revision=args.revision, device=args.device,
+        random_state=0,
+    )
+
+
+def featurize_on_cluster(args: argparse.Namespace) -> int:
+    """``featurize --scheduler ADDRESS``: the workers read and encode the files; the
+    Parquet output is written partition by partition."""
+    from pathlib import Path
+
+    try:
+        from distributed import Client
+
+        from .cluster import featurize_dask
+    except ImportError as err:
+        raise ValueError("--scheduler needs Dask: pip install 'dimfeaturizer[dask]'") from err
+    if not args.inputs:
+        raise ValueError("--scheduler needs input files or folders")
+    if not args.output or args.output.endswith(".csv"):
+        raise ValueError("--scheduler writes a Parquet folder: give --output NAME.parquet")
+    paths = []
+    for raw in args.inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"{raw}: no such file or folder")
+        paths += sorted(str(p) for p in path.iterdir() if p.is_file()) if path.is_dir() else [raw]
+    t0 = time.perf_counter()
+    with Client(args.scheduler):
+        frame = featurize_dask(
+            paths, _encoder_from(args), files_per_partition=args.files_per_partition
+        )
+        frame.to_parquet(args.output)
+    import pandas as pd
+
+    errors = pd.read_parquet(args.output, columns=["error"])["error"]
+    failed = errors.dropna()
+    print(
+        f"encoded {len(errors) - len(failed)} structures from {len(paths)} file(s) on "
+        f"{args.scheduler} in {time.perf_counter() - t0:.2f} s; wrote {args.output}",
+        file=sys.stderr,
+    )
+    if not failed.empty:
+        print(f"{len(failed)} of {len(errors)} entries failed (NaN rows):", file=sys.stderr)
+        for name, why in list(failed.items())[:20]:
+            print(f"  {name}: {why}", file=sys.stderr)
+    return 1 if (len(failed) and not args.ignore_errors) else 0
+
+
 def featurize(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .estimators import DIMEncoder
-    from .hub import DEFAULT_PRETRAINED
     from .inference import encode_or_collect
     from .io import example_structures, read_structures
 
     if args.output and not args.output.endswith(OUTPUT_FORMATS):
         raise ValueError(f"--output {args.output}: use a .csv or .parquet file name")
+    if args.scheduler:
+        return featurize_on_cluster(args)
     read_errors: dict[str, str] | None = {} if args.ignore_errors else None
     structures = read_structures(args.inputs, read_errors) if args.inputs else example_structures()
-    pretrained = _pretrained(args.pretrained)
-    # 'none' is the untrained control of the bundled weights: their architecture
-    config = args.config or (DEFAULT_PRETRAINED if pretrained is None else None)
-    encoder = DIMEncoder(
-        pretrained=pretrained, config=config, revision=args.revision, device=args.device,
-        random_state=0,
-    ).fit()
+    encoder = _encoder_from(args).fit()
     t0 = time.perf_counter()
     failed: dict[str, str] = {}
     if args.ignore_errors:
@@ -115,8 +165,10 @@ def run_pretraining(
 ):
     """Deep InfoMax pretraining and saving: the one path of ``dimfeaturizer pretrain`` and
     ``scripts/pretrain_mp.py`` (so both record the same training metadata). Rerunning it
-    with the same ``checkpoint_dir`` resumes after a kill."""
+    with the same ``checkpoint_dir`` resumes after a kill. Under ``torchrun`` it trains
+    data-parallel and rank 0 saves."""
     from .config import SiteNetConfig
+    from .distributed import current
     from .estimators import DIMEncoder
 
     if isinstance(config, str) and config.lstrip().startswith("{"):
@@ -135,11 +187,13 @@ def run_pretraining(
         progress=progress,
     )
     encoder.fit(structures)
-    encoder.save_pretrained(out)
+    if current().main:  # under torchrun every rank holds the same weights; one writes them
+        encoder.save_pretrained(out)
     return encoder
 
 
 def pretrain(args: argparse.Namespace) -> int:
+    from .distributed import current
     from .io import read_structures
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -157,11 +211,14 @@ def pretrain(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         config=args.config,
     )
-    print(
-        f"pretrained on {len(structures)} structures; best epoch {encoder.best_epoch_}; "
-        f"saved to {args.out}",
-        file=sys.stderr,
-    )
+    world = current()
+    if world.main:
+        ranks = f" on {world.size} ranks" if world.distributed else ""
+        print(
+            f"pretrained on {len(structures)} structures{ranks}; best epoch "
+            f"{encoder.best_epoch_}; saved to {args.out}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -197,6 +254,16 @@ def main(argv: list[str] | None = None) -> int:
         help="architecture for --pretrained none: a model name, folder or Hub repo "
         "(default: the bundled weights', i.e. their untrained control)",
     )
+    feat.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="encode on this Dask cluster (e.g. tcp://host:8786; needs dimfeaturizer[dask]): "
+        "files are read and encoded on the workers and --output .parquet is written "
+        "partition by partition, failures as NaN rows with their reason in 'error'",
+    )
+    feat.add_argument("--files-per-partition", type=int, default=1000,
+                      help="with --scheduler (default: 1000)")
     _encoder_args(feat)
     feat.set_defaults(func=featurize)
     pre = sub.add_parser("pretrain", help="Deep InfoMax pretraining on unlabelled structures")

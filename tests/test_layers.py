@@ -11,14 +11,14 @@ ROOT = Path(__file__).parents[1] / "dimfeaturizer"
 
 # a module's layer and the layers it may import (its own layer included)
 LAYERS = {
-    "base": ("_version", "config", "exceptions", "runtime"),
+    "base": ("_version", "config", "distributed", "exceptions", "runtime"),
     "data": ("data", "examples"),
     "model": ("model",),
     "training": ("training",),
     "inference": ("inference",),
     "hub": ("hub",),
     "estimators": ("estimators",),
-    "top": ("cli", "io", "benchmarks", "__init__"),
+    "top": ("cli", "cluster", "io", "benchmarks", "__init__", "__main__"),
 }
 MAY_IMPORT = {
     "base": {"base", "data.elements"},

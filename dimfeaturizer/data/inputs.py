@@ -10,6 +10,7 @@ import pandas as pd
 from pymatgen.core import IStructure
 
 from ..config import SiteNetConfig
+from ..distributed import join, map_sharded
 from ..exceptions import StructureError
 from .batch import PackedCrystals
 from .structure import CrystalArrays, check_structure, prepare
@@ -69,14 +70,20 @@ def prepare_all(
     offset: int = 0,
     checked: bool = False,
 ) -> PackedCrystals:
-    """Preprocess every entry (``checked``: ``check_all`` already passed, skip the checks)."""
-    crystals = []
-    for position, (entry, label) in enumerate(zip(entries, labels), start=offset):
+    """Preprocess every entry (``checked``: ``check_all`` already passed, skip the checks).
+
+    Under a multi-process launch (``torchrun``), each rank preprocesses its share and every
+    rank gets all of them, in order."""
+
+    def one(item):
+        position, entry, label = item
         try:
-            crystals.append(prepare(entry, config) if checked else prepare_one(entry, config))
+            return prepare(entry, config) if checked else prepare_one(entry, config)
         except StructureError as err:
             raise StructureError(f"{describe(position, label)}: {err}") from None
-    return PackedCrystals(crystals)
+
+    items = [(offset + i, e, lab) for i, (e, lab) in enumerate(zip(entries, labels))]
+    return PackedCrystals(map_sharded(one, items, join()))
 
 
 def prepare_or_collect(

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .. import hub
 from .._version import __version__
 from ..config import SiteNetConfig
+from ..distributed import current
 from ..model import SiteNetDIM, initialised_model
 from ..training import TrainConfig
 
@@ -108,6 +109,7 @@ class WeightsSource(BaseEstimator):
             "epochs_run": len(result.history),
             "stopped_early": result.stopped_early,
             "library_version": __version__,
+            "ranks": current().size,
             "history": result.history,
         }
 

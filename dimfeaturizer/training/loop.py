@@ -1,5 +1,7 @@
 """The one training loop: epochs, batches by sites, optimiser groups, early stopping on a
-named metric, checkpoints with exact resume, progress, compile, AMP, CPU determinism.
+named metric, checkpoints with exact resume, progress, compile, AMP, CPU determinism, and data
+parallelism under ``torchrun`` (each rank trains on its share of every epoch's batches;
+gradients and losses are averaged over the ranks; rank 0 writes the checkpoints).
 
 It trains whatever an ``Objective`` describes and knows nothing about Deep InfoMax or
 labels. Randomness is drawn from generators seeded by ``(seed, epoch)``, so an epoch's
@@ -24,6 +26,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.batch import PackedCrystals, batches_by_sites
+from ..distributed import (
+    World,
+    average_gradients,
+    broadcast_parameters,
+    join,
+    local_device,
+    shard,
+    sum_over_ranks,
+)
 from ..model import Kernels
 from ..runtime import deterministic_on_cpu, generator, resolve_device, tqdm_disable
 from .objective import Objective
@@ -117,9 +128,9 @@ def _fingerprint(
 class _Run:
     """The state of one call of ``fit``: model, objective, data, optimiser, kernels."""
 
-    def __init__(self, model, objective, packed, config, device):
+    def __init__(self, model, objective, packed, config, device, world: World):
         self.model, self.objective, self.packed, self.config = model, objective, packed, config
-        self.device = device
+        self.device, self.world = device, world
         groups = objective.param_groups(model)
         self.group_names = [g["name"] for g in groups]
         self.optimizer = torch.optim.AdamW(
@@ -129,6 +140,7 @@ class _Run:
             amsgrad=True,
         )
         self.kernels: Kernels | None = None
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
 
     def use_kernels(self, n_train: int) -> None:
         wanted = self.config.compile
@@ -146,12 +158,15 @@ class _Run:
         batches = batches_by_sites(
             self.packed.n_prim, order, config.batch_sites, objective.min_batch_crystals
         )
+        world = self.world
+        if world.distributed:  # this rank's batches, and its own random draws
+            batches, key = shard(batches, world), [*key, world.rank]
         gen = generator(key, self.device)
         amp = config.amp and self.device.type == "cuda"
         sums: dict[str, float] = {}
         seen = 0
         self.model.train(train)
-        disable = tqdm_disable(config.progress)
+        disable = tqdm_disable(config.progress) if world.main else True
         bar = tqdm(batches, desc=desc, disable=disable, leave=False, unit="batch")
         for idx in bar:
             batch = self.packed.batch(idx).to(self.device)
@@ -164,12 +179,16 @@ class _Run:
             if train:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                average_gradients(self.params, world)
                 self.optimizer.step()
             for name, value in {**terms, "loss": loss}.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(idx)
             seen += len(idx)
             bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}")
-        means = {k: v / seen for k, v in sums.items()}
+        # every rank gets the same epoch means, so every rank takes the same decisions
+        totals = sum_over_ranks({**sums, "_seen": float(seen)}, world, self.device)
+        seen = totals.pop("_seen")
+        means = {k: v / seen for k, v in totals.items()}
         return {**means, **objective.summarise(means)}
 
     def train_epoch(self, indices: np.ndarray, epoch: int) -> dict[str, float]:
@@ -208,7 +227,8 @@ def fit(
     validation slice (on the training pass when there is none), and the weights of the
     best epoch are restored.
     """
-    device = resolve_device(config.device)
+    device = local_device(resolve_device(config.device))
+    world = join()
     if len(packed) < objective.min_batch_crystals:
         raise ValueError(
             f"training needs at least {objective.min_batch_crystals} structures, "
@@ -218,7 +238,8 @@ def fit(
         split = validation_split(len(packed), config.validation_fraction, config.seed)
     train_idx, val_idx = (np.asarray(s, dtype=np.int64) for s in split)
     model.to(device)
-    run = _Run(model, objective, packed, config, device)
+    broadcast_parameters(model, world)
+    run = _Run(model, objective, packed, config, device, world)
     result = TrainResult()
     best, best_state, bad_epochs, start = float("inf"), None, 0, 0
     ckpt_path = Path(config.checkpoint_dir) / CHECKPOINT if config.checkpoint_dir else None
@@ -257,13 +278,14 @@ def fit(
                 watched = run.epoch(val_idx, epoch, False, "validation")
             row.update({f"val_{k}": v for k, v in watched.items()})
         result.history.append(row)
-        logger.info(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
+        if world.main:
+            logger.info(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
         if watched[objective.monitor] < best:
             best, bad_epochs, result.best_epoch = watched[objective.monitor], 0, epoch
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad_epochs += 1
-        if ckpt_path is not None:
+        if ckpt_path is not None and world.main:
             _save_checkpoint(
                 ckpt_path,
                 {

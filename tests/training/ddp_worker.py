@@ -1,0 +1,30 @@
+"""Run by ``torchrun`` from ``test_distributed.py``: tiny data-parallel pretraining of a
+random-weight encoder on the fixture crystals; every rank writes its final weights and
+its history so that the test can compare the ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from pymatgen.core import Structure
+
+from dimfeaturizer import DIMEncoder
+
+warnings.filterwarnings("ignore")
+torch.set_num_threads(1)
+out, batch_sites, epochs = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+data = json.loads((Path(__file__).parents[1] / "structures" / "mp_structures.json").read_text())
+structures = sorted((Structure.from_dict(e["structure"]) for e in data.values()), key=len)[:10]
+encoder = DIMEncoder(pretrained=None, frozen=False, epochs=epochs, batch_sites=batch_sites,
+                     validation_fraction=0.2, progress=False, device="cpu", amp=False,
+                     compile=False, random_state=0, checkpoint_dir=str(out / "ckpt"))
+encoder.fit(structures)
+rank = int(os.environ.get("RANK", "0"))
+torch.save(encoder.model_.state_dict(), out / f"weights-{rank}.pt")
+(out / f"history-{rank}.json").write_text(json.dumps(
+    {"history": encoder.history_, "ranks": encoder.training_["ranks"]}))
