@@ -1,0 +1,196 @@
+"""The structure-only yardstick (``PROTOCOL.md``, "Structure-only yardstick (polymorphs)").
+
+Formation energy is mostly composition, so the representation benchmark cannot tell a
+vector that knows structure from one that does not. Here the target is a crystal's e_form
+minus the mean of its polymorph group (same reduced formula, same pool) and the features
+are each vector minus its group's mean vector: composition-only features become zero and
+predict nothing. The protocol's Ridge head is trained on every train-pool group member
+and scored on every test-pool group member: MAE, and the fraction of same-group test
+pairs whose order of stability it predicts (0.5 = chance; a tie counts half).
+
+    python -m dimfeaturizer.benchmarks.polymorphs --data ../shared/data/mp_eform_gap.json.gz \\
+        --featurisers dim dim_untrained dim_untrained_rs1 xrd ofm magpie \\
+        --out docs/benchmarks/polymorphs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..estimators import VectorScaler
+from .protocol import filter_frame, make_splits
+from .representation import DEFAULT_DATA, control_family, features, head_steps, load_data
+
+SCALINGS = ("selected", "column")
+
+
+def polymorph_groups(formulas: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Group ids (0, 1, ...) of ``positions`` whose reduced formula occurs at least twice
+    among them, -1 for the rest."""
+    names = pd.Series(formulas[positions])
+    counts = names.map(names.value_counts())
+    codes = pd.Series(pd.factorize(names)[0])
+    ids = codes.where(counts >= 2, -1).to_numpy()
+    kept = ids >= 0
+    ids[kept] = pd.factorize(ids[kept])[0]
+    return ids
+
+
+def centred(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row minus the mean of its group's rows."""
+    values = np.asarray(values, dtype=np.float64)
+    frame = pd.DataFrame(values.reshape(len(values), -1))
+    means = frame.groupby(groups).transform("mean").to_numpy()
+    return (values.reshape(len(values), -1) - means).reshape(values.shape)
+
+
+def pair_order_accuracy(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> float:
+    """Fraction of same-group pairs (with different true values) whose order the
+    prediction gets right; a predicted tie counts half."""
+    right, total = 0.0, 0
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        i, j = np.triu_indices(len(members), k=1)
+        t = np.sign(y_true[members[i]] - y_true[members[j]])
+        p = np.sign(y_pred[members[i]] - y_pred[members[j]])
+        keep = t != 0
+        right += float(np.sum((p == t)[keep]) + 0.5 * np.sum((p == 0)[keep]))
+        total += int(keep.sum())
+    return right / total if total else float("nan")
+
+
+def head(scaling: str) -> Pipeline | GridSearchCV:
+    """The protocol's Ridge head; ``selected`` chooses its scaler by 5-fold CV grouped by
+    formula (members of one group never straddle a fold)."""
+    pipe = Pipeline(head_steps("ridge", 0, "column"))
+    if scaling == "column":
+        return pipe
+    return GridSearchCV(pipe, {"scale": [StandardScaler(), VectorScaler()]},
+                        cv=GroupKFold(5), scoring="neg_mean_absolute_error")  # fmt: skip
+
+
+def design(df: pd.DataFrame, target: str = "e_form") -> dict:
+    """The group members of both pools, their structures, centred targets and groups."""
+    df = filter_frame(df)
+    splits = make_splits(len(df))
+    formulas = np.array([s.composition.reduced_formula for s in df["structure"]])
+    y = df[target].to_numpy(dtype=float)
+    out = {}
+    for pool, positions in (("train", splits.train_pool), ("test", splits.test_pool)):
+        groups = polymorph_groups(formulas, positions)
+        members = positions[groups >= 0]
+        g = groups[groups >= 0]
+        out[pool] = {
+            "structures": list(df["structure"].iloc[members]),
+            "groups": g,
+            "y": centred(y[members], g),
+        }
+    return out
+
+
+def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: str) -> dict:
+    train, test = data["train"], data["test"]
+    step = features(name, pretrained, cache_dir, n_jobs, progress=True)
+    step.fit(train["structures"][:1])
+    x_train = centred(step.transform(train["structures"]), train["groups"])
+    x_test = centred(step.transform(test["structures"]), test["groups"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = head(scaling)
+        if scaling == "selected":
+            model.fit(x_train, train["y"], groups=train["groups"])
+        else:
+            model.fit(x_train, train["y"])
+    pred = model.predict(x_test)
+    record = {
+        "featuriser": name,
+        "scaling": scaling,
+        "mae": float(np.mean(np.abs(pred - test["y"]))),
+        "pair_order": pair_order_accuracy(test["y"], pred, test["groups"]),
+        "n_train": len(train["y"]),
+        "n_test": len(test["y"]),
+        "n_test_groups": int(len(np.unique(test["groups"]))),
+    }
+    if scaling == "selected":
+        chosen = model.best_params_["scale"]
+        record["scale"] = "column" if isinstance(chosen, StandardScaler) else "vector"
+    return record
+
+
+def table(records: list[dict]) -> str:
+    lines = ["| featuriser | pair order | MAE (eV/atom) | scaler |", "|---|---|---|---|"]
+    for r in records:
+        lines.append(f"| {r['featuriser']} | {r['pair_order']:.3f} | {r['mae']:.4f} | "
+                     f"{r.get('scale', r['scaling'])} |")
+    draws = pd.DataFrame([r for r in records if control_family(r["featuriser"])])
+    if len(draws):
+        for family, rows in draws.groupby(draws["featuriser"].map(control_family)):
+            lines.append(f"| **{family}: median of {len(rows)} draws** | "
+                         f"**{rows['pair_order'].median():.3f}** | "
+                         f"**{rows['mae'].median():.4f}** | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.simplefilter("ignore")
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=DEFAULT_DATA, help="matminer-format dataframe JSON")
+    p.add_argument("--target", default="e_form")
+    p.add_argument("--featurisers", nargs="+",
+                   default=["dim", "dim_untrained", "xrd", "ofm", "magpie"])
+    p.add_argument("--pretrained", default=None, help="weights for 'dim' (default: bundled)")
+    p.add_argument("--scaling", choices=SCALINGS, default="selected")
+    p.add_argument("--cache-dir", default=".cache/features")
+    p.add_argument("--n-jobs", type=int, default=1)
+    p.add_argument("--out", default="docs/benchmarks/polymorphs")
+    args = p.parse_args(argv)
+    command = "python -m dimfeaturizer.benchmarks.polymorphs " + shlex.join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    data = design(load_data(args.data, None), args.target)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "records.jsonl"
+    done = {}
+    if path.exists():
+        done = {(r["featuriser"], r["scaling"]): r
+                for r in map(json.loads, path.read_text().splitlines())}  # fmt: skip
+    records = []
+    for name in args.featurisers:
+        record = done.get((name, args.scaling))
+        if record is None:
+            record = score(name, data, args.pretrained, args.cache_dir, args.n_jobs,
+                           args.scaling)  # fmt: skip
+            with open(path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+        records.append(record)
+        print(f"{name}: pair order {record['pair_order']:.3f}", file=sys.stderr, flush=True)
+    md = (
+        f"# Structure-only yardstick (polymorphs)\n\nCommand:\n\n```\n{command}\n```\n\n"
+        f"{records[0]['n_train']} train-pool and {records[0]['n_test']} test-pool crystals in "
+        f"polymorph groups ({records[0]['n_test_groups']} test groups); target: {args.target} "
+        "minus its group's mean; features minus their group's mean vector; the protocol's "
+        "Ridge head. Pair order: the fraction of same-group test pairs ranked correctly "
+        "(0.5 = chance).\n\n" + table(records)
+    )
+    (out / "summary.md").write_text(md)
+    (out / "results.json").write_text(json.dumps({"command": command, "records": records},
+                                                 indent=1) + "\n")  # fmt: skip
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
