@@ -95,19 +95,13 @@ def _regressor(row: str, target: str, repeat: int, pretrained: str, donors: Path
 
 
 def _frozen(row: str, repeat: int, pretrained: str, cache_dir: str):
-    from sklearn.pipeline import FeatureUnion
-
-    from .cache import CachedFeaturizer
-    from .representation import featuriser
+    """A frozen row: the cached featuriser (``magpie+dim``: both, side by side) and the
+    protocol's head with the fixed StandardScaler of protocol version 1."""
+    from .representation import features
 
     name, head = row.rsplit("_", 1)
-    if name == "magpie+dim":
-        union = FeatureUnion([
-            ("magpie", CachedFeaturizer(featuriser("magpie"), cache_dir)),
-            ("dim", CachedFeaturizer(featuriser("dim", pretrained), cache_dir)),
-        ])
-        return make_pipeline(union, head, repeat, cache_dir)
-    return make_pipeline(featuriser(name, pretrained), head, repeat, cache_dir)
+    step = features(name, pretrained, cache_dir)
+    return make_pipeline(step, head, repeat, cache_dir, scaling="column")
 
 
 def fit_one(job: dict, data_path: str, pretrained: str, donors: Path, cache_dir: str,
