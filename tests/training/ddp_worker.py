@@ -13,18 +13,26 @@ from pathlib import Path
 import torch
 from pymatgen.core import Structure
 
-from dimfeaturizer import DIMEncoder
+from dimfeaturizer import DIMEncoder, DIMRegressor
 
 warnings.filterwarnings("ignore")
 torch.set_num_threads(1)
 out, batch_sites, epochs = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 data = json.loads((Path(__file__).parents[1] / "structures" / "mp_structures.json").read_text())
-structures = sorted((Structure.from_dict(e["structure"]) for e in data.values()), key=len)[:10]
+entries = sorted(data.values(), key=lambda e: len(e["structure"]["sites"]))[:10]
+structures = [Structure.from_dict(e["structure"]) for e in entries]
+rank = int(os.environ.get("RANK", "0"))
+if len(sys.argv) > 4 and sys.argv[4] == "regressor":  # fine-tuning, the same way
+    model = DIMRegressor(pretrained=None, epochs=epochs, batch_sites=batch_sites,
+                         progress=False, device="cpu", random_state=0)
+    model.fit(structures, [e["e_form"] for e in entries])
+    (out / f"predictions-{rank}.json").write_text(json.dumps(
+        {"predictions": model.predict(structures).tolist(), "history": model.history_}))
+    sys.exit(0)
 encoder = DIMEncoder(pretrained=None, frozen=False, epochs=epochs, batch_sites=batch_sites,
                      validation_fraction=0.2, progress=False, device="cpu", amp=False,
                      compile=False, random_state=0, checkpoint_dir=str(out / "ckpt"))
 encoder.fit(structures)
-rank = int(os.environ.get("RANK", "0"))
 torch.save(encoder.model_.state_dict(), out / f"weights-{rank}.pt")
 (out / f"history-{rank}.json").write_text(json.dumps(
     {"history": encoder.history_, "ranks": encoder.training_["ranks"]}))

@@ -87,6 +87,13 @@ def test_two_ranks_match_one_rank_at_twice_the_batch(two_ranks, tmp_path):
         assert abs(a - b) <= 0.25 * max(abs(a), abs(b)), (key, a, b)
 
 
+def test_fine_tuning_under_torchrun_gives_every_rank_the_same_model(tmp_path):
+    torchrun(str(HERE / "ddp_worker.py"), str(tmp_path), "32", "3", "regressor")
+    ranks = [json.loads((tmp_path / f"predictions-{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["predictions"] == ranks[1]["predictions"]
+    assert _losses(ranks[0]["history"]) == _losses(ranks[1]["history"])
+
+
 def test_command_line_under_torchrun_saves_once_and_resumes(tmp_path, mp_entries):
     from pymatgen.core import Structure
 
