@@ -294,7 +294,10 @@ def _median_table(df: pd.DataFrame, column: str, title: str) -> list[str]:
     for name, rows in df.groupby("featuriser", sort=False):
         cells = []
         for n in sizes:
-            m = rows.loc[rows["n"] == n, column]
+            m = rows.loc[rows["n"] == n, column].dropna()
+            if m.empty:  # not run (yet)
+                cells.append("–")
+                continue
             q1, med, q3 = np.percentile(m, [25, 50, 75])
             cells.append(f"{med:.3f} [{q1:.3f}–{q3:.3f}]")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -374,7 +377,8 @@ def scaler_choices(records: list[dict]) -> str:
     lines = ["| featuriser | " + " | ".join(table.columns) + " |",
              "|---|" + "---|" * len(table.columns)]
     for name, row in table.iterrows():
-        lines.append(f"| {name} | " + " | ".join(f"{v:.0%}" for v in row) + " |")
+        cells = ("–" if np.isnan(v) else f"{v:.0%}" for v in row)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
