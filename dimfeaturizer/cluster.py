@@ -12,6 +12,7 @@ memory bounded by the partition size, not the data set. Needs ``pip install
 from __future__ import annotations
 
 import glob
+import os
 import threading
 from collections.abc import Sequence
 
@@ -22,35 +23,38 @@ import pandas as pd
 from .estimators import DIMEncoder
 from .inference import encode_or_collect
 
-# fitted encoders of this process by their parameters: a worker loads each model once
-_ENCODERS: dict[str, DIMEncoder] = {}
+# fitted encoders of this process by their parameters, each with a lock: a worker loads
+# each model once, and its threads take turns with it (encoding moves the model to the
+# device and back, which two threads must not interleave)
+_ENCODERS: dict[str, tuple[DIMEncoder, threading.Lock]] = {}
 _LOCK = threading.Lock()
 LOADS = {"count": 0}  # encoders loaded by this process (tests read it on each worker)
 
 
-def _fitted(encoder: DIMEncoder) -> DIMEncoder:
+def _fitted(encoder: DIMEncoder) -> tuple[DIMEncoder, threading.Lock]:
     key = joblib.hash(encoder.get_params())
-    with _LOCK:  # a worker's threads share one model
+    with _LOCK:
         if key not in _ENCODERS:
-            _ENCODERS[key] = DIMEncoder(**encoder.get_params()).fit()
+            _ENCODERS[key] = DIMEncoder(**encoder.get_params()).fit(), threading.Lock()
             LOADS["count"] += 1
         return _ENCODERS[key]
 
 
 def _meta(encoder: DIMEncoder) -> pd.DataFrame:
-    columns = {f"dim_{i}": np.float32 for i in range(128)}
-    meta = pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    names = _fitted(encoder)[0].get_feature_names_out()  # the model's own width
+    meta = pd.DataFrame({c: pd.Series(dtype=np.float32) for c in names})
     meta["error"] = pd.Series(dtype=object)
     meta.index = pd.Index([], dtype=object)
     return meta
 
 
 def _encode(structures: pd.Series, encoder: DIMEncoder, read_errors: dict | None = None):
-    fitted = _fitted(encoder)
-    vectors, errors = encode_or_collect(
-        fitted.model_, list(structures), batch_sites=fitted.inference_batch_sites,
-        device=fitted.device,
-    )  # fmt: skip
+    fitted, lock = _fitted(encoder)
+    with lock:
+        vectors, errors = encode_or_collect(
+            fitted.model_, list(structures), batch_sites=fitted.inference_batch_sites,
+            device=fitted.device,
+        )  # fmt: skip
     names = fitted.get_feature_names_out()
     out = pd.DataFrame(vectors.astype(np.float32), index=structures.index, columns=names)
     read_errors = read_errors or {}
@@ -120,7 +124,9 @@ def featurize_dask(
         return structures.map_partitions(_encode, encoder, meta=meta)
     if isinstance(structures, (str, Sequence)):
         patterns = [structures] if isinstance(structures, str) else list(structures)
-        paths = sorted({p for pattern in patterns for p in glob.glob(pattern)})
+        # a path that exists is taken as it is (its name may hold glob characters)
+        paths = sorted({p for pattern in patterns
+                        for p in ([pattern] if os.path.exists(pattern) else glob.glob(pattern))})
         if not paths:
             raise FileNotFoundError(f"no files match {patterns}")
         if files_per_partition < 1:

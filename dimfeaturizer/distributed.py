@@ -78,16 +78,23 @@ def broadcast_parameters(model: nn.Module, world: World) -> None:
 
 
 def average_gradients(params: list[nn.Parameter], world: World) -> None:
-    """Mean gradient over the ranks, in one flattened all-reduce (a parameter without a
-    gradient on this rank counts as zero, so every rank reduces the same tensor)."""
+    """Mean gradient over the ranks, in one flattened all-reduce. A parameter that has a
+    gradient on some rank counts as zero on the others; one that has none anywhere keeps
+    ``None``, as in a single process (so AdamW skips it there too)."""
     if not world.distributed or not params:
         return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32,
+                       device=params[0].device)  # fmt: skip
+    dist.all_reduce(has, op=dist.ReduceOp.MAX)
+    used = [p for p, h in zip(params, has.tolist()) if h]
+    if not used:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in used]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat /= world.size
     offset = 0
-    for p in params:
+    for p in used:
         n = p.numel()
         p.grad = flat[offset : offset + n].view_as(p).clone()
         offset += n

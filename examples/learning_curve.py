@@ -25,31 +25,37 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import ShuffleSplit, learning_curve
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from dimfeaturizer import CompositionFeatures, DIMEncoder, DIMRegressor, VectorScaler
 from dimfeaturizer.io import example_dataframe
 
 
+def composition_steps() -> list:
+    """Magpie features, standardised per column and clipped: sparse columns are almost
+    always zero, and a test row standardised by their tiny spread would explode."""
+    return [
+        ("magpie", CompositionFeatures()),
+        ("impute", SimpleImputer()),
+        ("scale", StandardScaler()),
+        ("clip", FunctionTransformer(np.clip, kw_args={"a_min": -5.0, "a_max": 5.0})),
+    ]
+
+
 def options(epochs: int, seed: int) -> dict:
-    """The four ways to go from structures to a property, by name."""
+    """The four ways to go from structures to a property, by name. Each representation is
+    scaled the way it needs: composition per column, the pretrained vector as a whole
+    (``VectorScaler``; per-column scaling blows up its many small dimensions)."""
     ridge = RidgeCV(alphas=np.logspace(-3, 3, 13))
+    structure = Pipeline([("dim", DIMEncoder()), ("scale", VectorScaler())])
     return {
-        "composition (magpie) + Ridge": Pipeline([
-            ("magpie", CompositionFeatures()),
-            ("impute", SimpleImputer()),
-            ("scale", StandardScaler()),
-            ("ridge", ridge),
-        ]),
-        "pretrained vector + Ridge": Pipeline([
-            ("dim", DIMEncoder()),
-            ("scale", VectorScaler()),  # one scale per vector: see the getting-started page
-            ("ridge", ridge),
-        ]),
+        "composition (magpie) + Ridge": Pipeline([*composition_steps(), ("ridge", ridge)]),
+        "pretrained vector + Ridge": Pipeline([*structure.steps, ("ridge", ridge)]),
         "composition + pretrained vector + Ridge": Pipeline([
-            ("features", FeatureUnion([("magpie", CompositionFeatures()), ("dim", DIMEncoder())])),
-            ("impute", SimpleImputer()),
-            ("scale", StandardScaler()),
+            ("features", FeatureUnion([
+                ("composition", Pipeline(composition_steps())),
+                ("structure", structure),
+            ])),
             ("ridge", ridge),
         ]),
         "fine-tuned (DIMRegressor)": DIMRegressor(epochs=epochs, random_state=seed),

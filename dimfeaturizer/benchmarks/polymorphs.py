@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -48,11 +49,16 @@ def polymorph_groups(formulas: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def centred(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each row minus the mean of its group's rows."""
+    """Each row minus the mean of its group's rows. Differences within rounding of the
+    column's size are set to exactly zero: a feature that is equal across a group (every
+    composition feature) must vanish, not leave 1e-16 residues that a scaler blows up."""
     values = np.asarray(values, dtype=np.float64)
-    frame = pd.DataFrame(values.reshape(len(values), -1))
-    means = frame.groupby(groups).transform("mean").to_numpy()
-    return (values.reshape(len(values), -1) - means).reshape(values.shape)
+    flat = values.reshape(len(values), -1)
+    means = pd.DataFrame(flat).groupby(groups).transform("mean").to_numpy()
+    out = flat - means
+    size = np.nanmax(np.abs(flat), axis=0, initial=0.0)
+    out[np.abs(out) <= 1e-12 * np.maximum(size, 1e-300)] = 0.0
+    return out.reshape(values.shape)
 
 
 def pair_order_accuracy(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> float:
@@ -99,7 +105,14 @@ def design(df: pd.DataFrame, target: str = "e_form") -> dict:
     return out
 
 
-def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: str) -> dict:
+def _key(record: dict) -> tuple:
+    """What makes two records the same measurement (a rerun's record replaces it)."""
+    return (record["featuriser"], record["scaling"], record.get("target", "e_form"),
+            record.get("pretrained"))
+
+
+def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: str,
+          target: str = "e_form") -> dict:
     train, test = data["train"], data["test"]
     step = features(name, pretrained, cache_dir, n_jobs, progress=True)
     step.fit(train["structures"][:1])
@@ -108,7 +121,9 @@ def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = head(scaling)
-        if scaling == "selected":
+        if not np.any(x_train):  # nothing varies within a group (composition features)
+            model = DummyRegressor().fit(x_train, train["y"])
+        elif scaling == "selected":
             model.fit(x_train, train["y"], groups=train["groups"])
         else:
             model.fit(x_train, train["y"])
@@ -116,13 +131,17 @@ def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: st
     record = {
         "featuriser": name,
         "scaling": scaling,
+        "pretrained": pretrained,
+        "target": target,
         "mae": float(np.mean(np.abs(pred - test["y"]))),
         "pair_order": pair_order_accuracy(test["y"], pred, test["groups"]),
         "n_train": len(train["y"]),
         "n_test": len(test["y"]),
         "n_test_groups": int(len(np.unique(test["groups"]))),
     }
-    if scaling == "selected":
+    if isinstance(model, DummyRegressor):
+        record["scale"] = "none (no feature varies within a group)"
+    elif scaling == "selected":
         chosen = model.best_params_["scale"]
         record["scale"] = "column" if isinstance(chosen, StandardScaler) else "vector"
     return record
@@ -165,14 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     path = out / "records.jsonl"
     done = {}
     if path.exists():
-        done = {(r["featuriser"], r["scaling"]): r
-                for r in map(json.loads, path.read_text().splitlines())}  # fmt: skip
+        done = {_key(r): r for r in map(json.loads, path.read_text().splitlines())}
     records = []
     for name in args.featurisers:
-        record = done.get((name, args.scaling))
+        record = done.get(_key({"featuriser": name, "scaling": args.scaling,
+                                "target": args.target, "pretrained": args.pretrained}))
         if record is None:
             record = score(name, data, args.pretrained, args.cache_dir, args.n_jobs,
-                           args.scaling)  # fmt: skip
+                           args.scaling, args.target)  # fmt: skip
             with open(path, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
         records.append(record)

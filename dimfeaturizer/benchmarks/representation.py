@@ -47,14 +47,17 @@ from .cache import CachedFeaturizer
 from .protocol import REPEATS, SIZES, filter_frame, make_splits
 
 DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
-FEATURISERS = ("dim", "dim_untrained", "ofm", "xrd", "magpie")
+UNTRAINED_PREFIX = "dim_untrained_rs"
+DRAWS = ("dim_untrained", *(f"{UNTRAINED_PREFIX}{k}" for k in range(1, 5)))  # random_state 0-4
+# the protocol's rows (version 2): the control as five draws, composition + structure
+FEATURISERS = ("dim", *DRAWS, "ofm", "xrd", "magpie", "magpie+dim",
+               *(f"magpie+{d}" for d in DRAWS))
 OPTIONAL = ("chgnet",)  # needs the ``bench`` extra
 HEADS = ("ridge", "mlp")
 SCALINGS = ("selected", "column", "vector")  # "selected" is protocol version 2
 # "dim_untrained" is one random initialisation (random_state=0); "dim_untrained_rs<k>" are
 # others: random Site-Net features vary a lot between initialisations, so the control is
 # the distribution of several draws
-UNTRAINED_PREFIX = "dim_untrained_rs"
 CV_FOLDS = {"ridge": 5, "mlp": 3}  # the protocol allows 3 for the MLP; 5 costs 5/3 as much
 
 
@@ -85,8 +88,9 @@ def featuriser(name: str, pretrained: str | None = None):
 
         return CHGNetFeatures()
     raise ValueError(
-        f"unknown featuriser {name!r}; choose from {FEATURISERS + OPTIONAL}, "
-        f"{UNTRAINED_PREFIX}<seed>, or parts joined by '+'"
+        f"unknown featuriser {name!r}; choose from dim, dim_untrained, "
+        f"{UNTRAINED_PREFIX}<seed>, ofm, xrd, magpie, {', '.join(OPTIONAL)}, "
+        "or parts joined by '+'"
     )
 
 
@@ -200,8 +204,10 @@ def _fit_score(job: dict, pretrained, cache_dir, pool, y_pool, subsets, test, y_
 
 
 def _key(record: dict) -> tuple:
+    """The job a record belongs to: featuriser, target, head, N, scaling, and what else
+    changes its numbers (the weights under test, a shortened test set)."""
     return (record["featuriser"], record["target"], record["head"], record["n"],
-            record["scaling"])
+            record["scaling"], record.get("pretrained"), record.get("test_size"))
 
 
 def run(
@@ -226,11 +232,11 @@ def run(
     test = splits.test if test_size is None else splits.test[:test_size]
     structures = list(df["structure"])
     needed = np.unique(np.concatenate([splits.label_pool, test]))
-    done: dict[tuple, list[dict]] = {}
+    done: dict[tuple, dict[int, dict]] = {}  # job -> repeat -> record (the last one wins)
     if records_path is not None and Path(records_path).exists():
         for line in Path(records_path).read_text().splitlines():
             r = json.loads(line)
-            done.setdefault(_key(r), []).append(r)
+            done.setdefault(_key(r), {})[r["repeat"]] = r
     featurise_seconds = {}
     # what every job needs, built once: the label pool, the test set, and each N's
     # labelled subsets as positions into the pool (repeat r = subset r)
@@ -244,12 +250,13 @@ def run(
     records = []
     for name in featurisers:
         jobs = [
-            {"featuriser": name, "target": target, "head": head, "n": n, "scaling": scaling}
+            {"featuriser": name, "target": target, "head": head, "n": n, "scaling": scaling,
+             "pretrained": pretrained, "test_size": test_size}
             for target in targets
             for head in heads
             for n in sizes
-        ]
-        todo = [j for j in jobs if len(done.get(_key(j), [])) < repeats]
+        ]  # fmt: skip
+        todo = [j for j in jobs if not set(range(repeats)) <= set(done.get(_key(j), {}))]
         if featurise_only or todo:
             t0 = time.perf_counter()  # featurise every needed structure once (cached)
             for part in name.split("+"):  # a union's parts, one cache each
@@ -273,12 +280,12 @@ def run(
             for job in todo
         )
         for job, job_records in zip(todo, results):
-            done[_key(job)] = job_records
+            done.setdefault(_key(job), {}).update({r["repeat"]: r for r in job_records})
             if records_path is not None:
                 with open(records_path, "a") as fh:
                     fh.writelines(json.dumps(r) + "\n" for r in job_records)
         for job in jobs:
-            records += [r for r in done[_key(job)] if r["repeat"] < repeats]
+            records += [done[_key(job)][r] for r in range(repeats)]
         print(f"{name}: done", file=sys.stderr, flush=True)
     return records, featurise_seconds
 
@@ -328,15 +335,25 @@ def control_medians(records: list[dict], column: str = "mae") -> pd.DataFrame:
 def _control_lines(records: list[dict], target: str, head: str, column: str) -> list[str]:
     table = control_medians(records, column)
     table = table[(table.target == target) & (table["head"] == head)]
+    sizes = sorted(pd.DataFrame(records).query("target == @target and head == @head")["n"]
+                   .unique())  # fmt: skip
     lines = []
     for family, rows in table.groupby("family", sort=False):
-        rows = rows.sort_values("n")
+        rows = rows.set_index("n").reindex(sizes)
         k = int(rows["draws"].max())
-        lines.append(f"| **{family}: median of {k} draws** | "
-                     + " | ".join(f"**{v:.3f}**" for v in rows["median"]) + " |")
-        lines.append(f"| {family}: best of {k} draws (not the bar) | "
-                     + " | ".join(f"{v:.3f}" for v in rows["best"]) + " |")
+        medians = [_control_cell(rows.loc[n], "median", k, bold=True) for n in sizes]
+        best = [_control_cell(rows.loc[n], "best", k) for n in sizes]
+        lines.append(f"| **{family}: median of {k} draws** | " + " | ".join(medians) + " |")
+        lines.append(f"| {family}: best of {k} draws (not the bar) | " + " | ".join(best) + " |")
     return lines
+
+
+def _control_cell(row: pd.Series, column: str, k: int, bold: bool = False) -> str:
+    """A control cell: a dash where no draw has run, the count where fewer than k have."""
+    if np.isnan(row[column]):
+        return "–"
+    text = f"{row[column]:.3f}" + ("" if row["draws"] == k else f" ({int(row['draws'])} draws)")
+    return f"**{text}**" if bold else text
 
 
 def summary_table(records: list[dict], column: str = "mae") -> str:
@@ -591,11 +608,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _read_records(out: Path, args) -> list[dict]:
-    wanted = {(f, t, h, n, args.scaling) for f in args.featurisers for t in args.target
-              for h in args.heads for n in args.sizes}
-    lines = (out / "records.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines)
-            if _key(r) in wanted and r["repeat"] < args.repeats]
+    """The records a rerun of ``args`` would report, from ``records.jsonl`` alone."""
+    latest = {}
+    for r in map(json.loads, (out / "records.jsonl").read_text().splitlines()):
+        latest[(*_key(r), r["repeat"])] = r
+    return [
+        latest[key]
+        for f in args.featurisers for t in args.target for h in args.heads for n in args.sizes
+        for rep in range(args.repeats)
+        if (key := (f, t, h, n, args.scaling, args.pretrained, args.test_size, rep)) in latest
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

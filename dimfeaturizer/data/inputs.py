@@ -10,7 +10,7 @@ import pandas as pd
 from pymatgen.core import IStructure
 
 from ..config import SiteNetConfig
-from ..distributed import join, map_sharded
+from ..distributed import World, map_sharded
 from ..exceptions import StructureError
 from .batch import PackedCrystals
 from .structure import CrystalArrays, check_structure, prepare
@@ -69,11 +69,12 @@ def prepare_all(
     config: SiteNetConfig,
     offset: int = 0,
     checked: bool = False,
+    world: World | None = None,
 ) -> PackedCrystals:
     """Preprocess every entry (``checked``: ``check_all`` already passed, skip the checks).
 
-    Under a multi-process launch (``torchrun``), each rank preprocesses its share and every
-    rank gets all of them, in order."""
+    With a distributed ``world`` (training under ``torchrun``), each rank preprocesses its
+    share and every rank gets all of them, in order; every rank must call it."""
 
     def one(item):
         position, entry, label = item
@@ -83,7 +84,7 @@ def prepare_all(
             raise StructureError(f"{describe(position, label)}: {err}") from None
 
     items = [(offset + i, e, lab) for i, (e, lab) in enumerate(zip(entries, labels))]
-    return PackedCrystals(map_sharded(one, items, join()))
+    return PackedCrystals(map_sharded(one, items, world or World()))
 
 
 def prepare_or_collect(

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import hub
 from ..data.inputs import as_structure_list, check_all, prepare_all
+from ..distributed import join
 from ..inference import encode
 from ..model import SiteNetDIM
 from ..runtime import derive_seeds
@@ -173,7 +174,7 @@ compile, checkpoint_dir
                     f"crystal with another), got {len(entries)}"
                 )
             check_all(entries, labels, model.config)
-            packed = prepare_all(entries, labels, model.config, checked=True)
+            packed = prepare_all(entries, labels, model.config, checked=True, world=join())
             result = fit(model, objective, packed, self._train_config(train_seed))
             self.history_, self.best_epoch_ = result.history, result.best_epoch
             self.training_ = self._training_record(result, len(entries), objective)

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import hub
 from ..data.inputs import as_structure_list, check_all, prepare_all
+from ..distributed import join
 from ..inference import encode
 from ..model import SiteNetPredictor
 from ..runtime import derive_seeds
@@ -106,7 +107,9 @@ class _FineTuned(WeightsSource):
         model_seed, train_seed = derive_seeds(self.random_state)
         encoder = self._start_encoder(model_seed)
         check_all(entries, labels, encoder.config)
-        packed = prepare_all(entries, labels, encoder.config, checked=True).with_targets(targets)
+        packed = prepare_all(
+            entries, labels, encoder.config, checked=True, world=join()
+        ).with_targets(targets)
         model = _with_head(encoder, n_outputs, self.hidden, model_seed)
         config = self._train_config(train_seed)
         split = validation_split(len(packed), self.validation_fraction, train_seed, stratify)

@@ -108,9 +108,15 @@ def validation_split(
 
 
 def _fingerprint(
-    packed: PackedCrystals, config: TrainConfig, model: nn.Module, objective: Objective
+    packed: PackedCrystals,
+    config: TrainConfig,
+    model: nn.Module,
+    objective: Objective,
+    world: World | None = None,
 ) -> str:
     h = hashlib.sha256()
+    if world is not None and world.distributed:  # ranks change batches and random draws
+        h.update(f"ranks={world.size}".encode())
     arrays = [packed.n_prim, packed.n_super, packed.species, packed.distances]
     if packed.targets is not None:
         arrays.append(packed.targets)
@@ -193,8 +199,11 @@ class _Run:
 
     def train_epoch(self, indices: np.ndarray, epoch: int) -> dict[str, float]:
         """A training epoch; if compiled kernels fail (no C++ toolchain, unsupported
-        platform), restore the state from before the epoch and run it eagerly."""
-        if not self.kernels.compiled:
+        platform), restore the state from before the epoch and run it eagerly. Not when
+        distributed: one rank alone restarting its epoch would pair its collectives with
+        the others' wrongly, so there the failure stops the run (and ``torchrun`` the
+        other ranks)."""
+        if not self.kernels.compiled or self.world.distributed:
             return self.epoch(indices, epoch, True, f"epoch {epoch}")
         saved = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict()))
         try:
@@ -243,7 +252,7 @@ def fit(
     result = TrainResult()
     best, best_state, bad_epochs, start = float("inf"), None, 0, 0
     ckpt_path = Path(config.checkpoint_dir) / CHECKPOINT if config.checkpoint_dir else None
-    fingerprint = _fingerprint(packed, config, model, objective)
+    fingerprint = _fingerprint(packed, config, model, objective, world)
     if ckpt_path is not None and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         if state.get("fingerprint") != fingerprint:

@@ -28,6 +28,19 @@ def test_centred_subtracts_the_group_mean():
                                [-8 / 3, -2 / 3, 10 / 3])  # fmt: skip
 
 
+def test_equal_features_centre_to_exact_zeros():
+    """Groups of three with values whose mean is not exact in floating point: a feature
+    equal across the group must centre to 0.0, not a residue a scaler would blow up."""
+    rng = np.random.default_rng(1)
+    row = rng.normal(size=50) * 10.0 ** rng.integers(-3, 4, size=50)
+    x = np.vstack([row, row, row, row + 1.0, row + 1.0, row + 1.0])
+    out = polymorphs.centred(x, np.array([0, 0, 0, 1, 1, 1]))
+    assert (out == 0.0).all()
+    # differences that are real survive
+    y = polymorphs.centred(np.array([[1.0], [1.0 + 1e-6], [1.0]]), np.array([0, 0, 0]))
+    assert (y != 0).all()
+
+
 def test_pair_order_accuracy():
     groups = np.array([0, 0, 0, 1, 1])
     y = np.array([0.0, 1.0, 2.0, 5.0, 3.0])

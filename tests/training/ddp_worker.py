@@ -22,6 +22,29 @@ data = json.loads((Path(__file__).parents[1] / "structures" / "mp_structures.jso
 entries = sorted(data.values(), key=lambda e: len(e["structure"]["sites"]))[:10]
 structures = [Structure.from_dict(e["structure"]) for e in entries]
 rank = int(os.environ.get("RANK", "0"))
+if len(sys.argv) > 4 and sys.argv[4] == "packing":  # sharded preprocessing, gathered
+    import numpy as np
+    from pymatgen.core import Lattice
+
+    from dimfeaturizer import SiteNetConfig, StructureError
+    from dimfeaturizer.data.inputs import prepare_all
+    from dimfeaturizer.distributed import World, join
+
+    labels = list(range(len(structures)))
+    shared = prepare_all(structures, labels, SiteNetConfig(), world=join())
+    alone = prepare_all(structures, labels, SiteNetConfig(), world=World())
+    same = all(np.array_equal(getattr(shared, k), getattr(alone, k))
+               for k in ("n_prim", "n_super", "species", "distances"))
+    # an impossible crystal at position 3 (rank 1's share): every rank must raise it
+    overlap = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0, 0, 0.01]])
+    try:
+        prepare_all([*structures[:3], overlap, *structures[3:]], [*labels, 99], SiteNetConfig(),
+                    world=join())
+        message = None
+    except StructureError as err:
+        message = str(err)
+    (out / f"packing-{rank}.json").write_text(json.dumps({"same": same, "error": message}))
+    sys.exit(0)
 if len(sys.argv) > 4 and sys.argv[4] == "regressor":  # fine-tuning, the same way
     model = DIMRegressor(pretrained=None, epochs=epochs, batch_sites=batch_sites,
                          progress=False, device="cpu", random_state=0)

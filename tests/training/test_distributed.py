@@ -87,6 +87,17 @@ def test_two_ranks_match_one_rank_at_twice_the_batch(two_ranks, tmp_path):
         assert abs(a - b) <= 0.25 * max(abs(a), abs(b)), (key, a, b)
 
 
+def test_sharded_preprocessing_is_the_single_process_one(tmp_path):
+    """Each rank preprocesses every second structure; gathered back in order, every rank
+    holds what one process computes alone, and a bad entry on one rank's share is raised
+    on every rank (no rank left waiting in a collective)."""
+    torchrun(str(HERE / "ddp_worker.py"), str(tmp_path), "32", "1", "packing")
+    ranks = [json.loads((tmp_path / f"packing-{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["same"] and ranks[1]["same"]
+    assert ranks[0]["error"] == ranks[1]["error"]
+    assert ranks[0]["error"].startswith("entry 3") and "0.5" in ranks[0]["error"]
+
+
 def test_fine_tuning_under_torchrun_gives_every_rank_the_same_model(tmp_path):
     torchrun(str(HERE / "ddp_worker.py"), str(tmp_path), "32", "3", "regressor")
     ranks = [json.loads((tmp_path / f"predictions-{r}.json").read_text()) for r in (0, 1)]
