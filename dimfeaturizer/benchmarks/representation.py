@@ -279,7 +279,9 @@ def run(
             )
             for job in todo
         )
-        for job, job_records in zip(todo, results):
+        # strict: exhausts the generator, so that joblib never collects it half-done (which
+        # shuts down the executor the next featuriser's jobs need)
+        for job, job_records in zip(todo, results, strict=True):
             done.setdefault(_key(job), {}).update({r["repeat"]: r for r in job_records})
             if records_path is not None:
                 with open(records_path, "a") as fh:
@@ -536,8 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true",
                    help="write the report from the jobs in records.jsonl; fit nothing")
     args = p.parse_args(argv)
+    # the command whose fits the report shows (--report-only only rewrites its report)
     command = "python -m dimfeaturizer.benchmarks.representation " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
+        a for a in (argv if argv is not None else sys.argv[1:]) if a != "--report-only"
     )
     out = Path(args.out)
     df = load_data(args.data if args.dataset is None else None, args.dataset)

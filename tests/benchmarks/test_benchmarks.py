@@ -938,3 +938,19 @@ def test_more_repeats_resume_without_counting_any_twice(frame, tmp_path):
     short = json.loads((out / "results.json").read_text())["records"]
     assert all(r["test_size"] == 1 for r in short)
     assert [r["mae"] for r in short] != [r["mae"] for r in first]
+
+
+def test_parallel_run_over_several_featurisers(frame, tmp_path):
+    """Two worker processes, two featurisers, the first already done (a resume): the
+    second featuriser's jobs still find the executor (a job generator left unconsumed once
+    shut it down) and score as one process does."""
+    kwargs = dict(targets=["e_form"], heads=["ridge"], sizes=[5], repeats=2,
+                  cache_dir=tmp_path / "cache")  # fmt: skip
+    records = tmp_path / "records.jsonl"
+    representation.run(frame, featurisers=["magpie"], n_jobs=1, records_path=records, **kwargs)
+    both = ["magpie", "dim_untrained"]
+    parallel, _ = representation.run(frame, featurisers=both, n_jobs=2, records_path=records,
+                                     **kwargs)  # fmt: skip
+    serial, _ = representation.run(frame, featurisers=both, n_jobs=1, **kwargs)
+    assert [r["mae"] for r in parallel] == [r["mae"] for r in serial]
+    assert len(parallel) == 2 * 2
