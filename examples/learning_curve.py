@@ -92,6 +92,7 @@ def plot(table: pd.DataFrame, path: str, target: str, caption: str) -> None:
         ax.fill_between(stats.index, stats["25%"], stats["75%"], alpha=0.2)
     ax.set_xscale("log")
     ax.set_xticks(sorted(table["n"].unique()), [str(n) for n in sorted(table["n"].unique())])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("labelled training structures N")
     ax.set_ylabel(f"test MAE ({target}), median and IQR")
     ax.legend(fontsize=8)

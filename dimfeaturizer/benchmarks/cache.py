@@ -126,17 +126,19 @@ class CachedFeaturizer(TransformerMixin, BaseEstimator):
                 joblib.delayed(_featurise_chunk)(self.transformer_, [by_key[k] for k in c])
                 for c in chunks
             )
+            # consumed to the end: joblib shuts its shared executor down when a result
+            # generator is collected half-consumed
             results = joblib.Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
             bar = tqdm(
-                zip(chunks, results),
+                results,
                 total=len(chunks),
                 disable=not self.progress,
                 desc=type(self.transformer_).__name__,
                 unit="chunk",
             )
-            for chunk, rows in bar:
-                self._memory.update(zip(chunk, rows))
-                self._save(chunk, rows)
+            for i, rows in enumerate(bar):
+                self._memory.update(zip(chunks[i], rows))
+                self._save(chunks[i], rows)
         return np.stack([self._memory[k] for k in keys]) if keys else np.empty((0, 0))
 
     def _save(self, keys: list[str], rows: np.ndarray) -> None:

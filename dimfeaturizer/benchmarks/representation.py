@@ -266,22 +266,8 @@ def run(
             featurise_seconds[name] = time.perf_counter() - t0
         if featurise_only:
             continue
-        results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(
-            joblib.delayed(_fit_score)(
-                job,
-                pretrained,
-                cache_dir,
-                pool,
-                df[job["target"]].to_numpy(dtype=float)[splits.label_pool],
-                subsets[job["n"]],
-                test_structures,
-                df[job["target"]].to_numpy(dtype=float)[test],
-            )
-            for job in todo
-        )
-        # strict: exhausts the generator, so that joblib never collects it half-done (which
-        # shuts down the executor the next featuriser's jobs need)
-        for job, job_records in zip(todo, results, strict=True):
+        for job, job_records in _fit_jobs(todo, n_jobs, pretrained, cache_dir, pool, df,
+                                          splits, subsets, test_structures, test):
             done.setdefault(_key(job), {}).update({r["repeat"]: r for r in job_records})
             if records_path is not None:
                 with open(records_path, "a") as fh:
@@ -290,6 +276,33 @@ def run(
             records += [done[_key(job)][r] for r in range(repeats)]
         print(f"{name}: done", file=sys.stderr, flush=True)
     return records, featurise_seconds
+
+
+def _fit_jobs(todo, n_jobs, pretrained, cache_dir, pool, df, splits, subsets, test_structures,
+              test):
+    """Yield ``(job, records)`` as the worker processes finish them, in order.
+
+    joblib shuts its shared executor down when a result generator is collected before it
+    is exhausted; a generator kept in a loop variable is collected only when the next one
+    has started, killing that one's workers. Here the generator lives and dies inside one
+    call, consumed to the end."""
+    if not todo:
+        return
+    results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(
+        joblib.delayed(_fit_score)(
+            job,
+            pretrained,
+            cache_dir,
+            pool,
+            df[job["target"]].to_numpy(dtype=float)[splits.label_pool],
+            subsets[job["n"]],
+            test_structures,
+            df[job["target"]].to_numpy(dtype=float)[test],
+        )
+        for job in todo
+    )
+    for i, job_records in enumerate(results):
+        yield todo[i], job_records
 
 
 def _median_table(df: pd.DataFrame, column: str, title: str) -> list[str]:
