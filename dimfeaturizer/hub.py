@@ -34,8 +34,10 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
 HEAD_PREFIX = "head."
-# bundled in pretrained/; "preview": see the model card for how it scores
-DEFAULT_PRETRAINED = "sitenet-dim-mp25k-wide-2026.11-preview"
+# bundled in pretrained/; the model card says how it was trained and how it scores
+DEFAULT_PRETRAINED = "sitenet-dim-mp25k-wide-2026.11"
+# earlier names of bundled models, still loadable (the weights left preview unchanged)
+RENAMED = {"sitenet-dim-mp25k-wide-2026.11-preview": "sitenet-dim-mp25k-wide-2026.11"}
 
 
 def _bundled_root():
@@ -131,7 +133,7 @@ def _config_dir(
     path = Path(name_or_path)
     if path.is_dir():
         return path, False
-    name = str(name_or_path)
+    name = RENAMED.get(str(name_or_path), str(name_or_path))
     if name in bundled_models() and revision is None:
         return Path(str(_bundled_root() / name)), False
     available = ", ".join(bundled_models()) or "none"

@@ -94,3 +94,15 @@ def test_quickstart_example_runs():
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MAE on formation energy" in done.stdout
+
+
+def test_the_preview_name_still_loads_the_released_weights(structures):
+    """The default weights left preview under a new name; code that pinned the old one
+    gets the same vectors."""
+    from dimfeaturizer.hub import RENAMED
+
+    assert RENAMED["sitenet-dim-mp25k-wide-2026.11-preview"] == DEFAULT_PRETRAINED
+    assert "preview" not in DEFAULT_PRETRAINED
+    old = DIMEncoder(pretrained="sitenet-dim-mp25k-wide-2026.11-preview").fit()
+    np.testing.assert_array_equal(old.transform(structures[:3]),
+                                  DIMEncoder().fit().transform(structures[:3]))  # fmt: skip
