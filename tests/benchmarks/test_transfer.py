@@ -45,7 +45,11 @@ def test_transfer_benchmark_runs_resumes_and_reports(data, tmp_path, capsys):
     assert len(records) == 5 * 2 * 2  # rows x targets x repeats
     assert all(np.isfinite(r["mae"]) and r["fit_cpu_s"] >= 0 for r in records)
     assert all(r["epochs_run"] <= 2 for r in records if r["row"].startswith("finetune"))
-    assert {p.name for p in (out / "donors").iterdir()} == {"e_form", "gap"}
+    # the two saved donors, and the checkpoints a killed run would resume them from
+    assert {p.name for p in (out / "donors").iterdir()} == {
+        "e_form", "gap", "e_form-ckpt", "gap-ckpt"
+    }
+    assert (out / "donors" / "gap-ckpt" / "checkpoint.pt").is_file()
     summary = (out / "summary.md").read_text()
     assert "fine-tuned from random weights" in summary and "CPU seconds" in summary
     assert (out / "boxplots.png").read_bytes()[:4] == b"\x89PNG"
