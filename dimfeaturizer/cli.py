@@ -60,7 +60,7 @@ def _encoder_from(args: argparse.Namespace):
 def featurize_on_cluster(args: argparse.Namespace) -> int:
     """``featurize --scheduler ADDRESS``: the workers read and encode the files; the
     Parquet output is written partition by partition."""
-    from pathlib import Path
+    from .io import input_files
 
     try:
         from distributed import Client
@@ -72,12 +72,7 @@ def featurize_on_cluster(args: argparse.Namespace) -> int:
         raise ValueError("--scheduler needs input files or folders")
     if not args.output or args.output.endswith(".csv"):
         raise ValueError("--scheduler writes a Parquet folder: give --output NAME.parquet")
-    paths = []
-    for raw in args.inputs:
-        path = Path(raw)
-        if not path.exists():
-            raise FileNotFoundError(f"{raw}: no such file or folder")
-        paths += sorted(str(p) for p in path.iterdir() if p.is_file()) if path.is_dir() else [raw]
+    paths = [str(file) for file in input_files(args.inputs)]
     t0 = time.perf_counter()
     with Client(args.scheduler):
         frame = featurize_dask(

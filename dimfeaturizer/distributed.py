@@ -46,7 +46,7 @@ def join() -> World:
         if not launched():
             return World()
         dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
-    return World(dist.get_rank(), dist.get_world_size())
+    return current()
 
 
 def local_device(device: torch.device) -> torch.device:
@@ -64,10 +64,8 @@ def shard(items: list, world: World) -> list:
     ``DistributedSampler`` does): all ranks must take the same number of steps."""
     if not world.distributed or not items:
         return items
-    padded = items + items[: (-len(items)) % world.size]
-    while len(padded) < world.size:  # fewer items than ranks
-        padded += items[: world.size - len(padded)]
-    return padded[world.rank :: world.size]
+    per_rank = -(-len(items) // world.size)  # ceil
+    return [items[i % len(items)] for i in range(world.rank, per_rank * world.size, world.size)]
 
 
 def broadcast_parameters(model: nn.Module, world: World) -> None:
@@ -108,11 +106,6 @@ def sum_over_ranks(values: dict[str, float], world: World, device: torch.device)
     t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return dict(zip(keys, t.tolist()))
-
-
-def barrier(world: World) -> None:
-    if world.distributed:
-        dist.barrier()
 
 
 def current() -> World:

@@ -40,14 +40,7 @@ def read_structures(
     ``errors[name]`` says why.
     """
     out: dict[str, Structure | None] = {}
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise FileNotFoundError(f"{raw}: no such file or folder")
-        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-        if not files:
-            raise FileNotFoundError(f"{raw}: the folder holds no files")
-        for file in files:
+    for file in input_files(paths):
             try:
                 if file.name.endswith((".json", ".json.gz")):
                     out.update(_read_json(file))
@@ -59,6 +52,21 @@ def read_structures(
                 errors[str(file)] = f"cannot read a structure ({err})"
                 out[str(file)] = None
     return pd.Series(out, name="structure", dtype=object)
+
+
+def input_files(paths: list[str]) -> list[Path]:
+    """The files the paths name: a file itself, a folder its files (sorted). A missing
+    path or an empty folder is an error."""
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"{raw}: no such file or folder")
+        found = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        if not found:
+            raise FileNotFoundError(f"{raw}: the folder holds no files")
+        files += found
+    return files
 
 
 def _read_json(file: Path) -> dict[str, Structure]:

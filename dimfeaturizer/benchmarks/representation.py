@@ -288,16 +288,17 @@ def _fit_jobs(todo, n_jobs, pretrained, cache_dir, pool, df, splits, subsets, te
     call, consumed to the end."""
     if not todo:
         return
+    y = {t: df[t].to_numpy(dtype=float) for t in {job["target"] for job in todo}}
     results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(
         joblib.delayed(_fit_score)(
             job,
             pretrained,
             cache_dir,
             pool,
-            df[job["target"]].to_numpy(dtype=float)[splits.label_pool],
+            y[job["target"]][splits.label_pool],
             subsets[job["n"]],
             test_structures,
-            df[job["target"]].to_numpy(dtype=float)[test],
+            y[job["target"]][test],
         )
         for job in todo
     )
