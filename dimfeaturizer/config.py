@@ -22,6 +22,10 @@ class SiteNetConfig:
     symprec: float = 0.01  # Å, tolerance for finding the primitive cell
     site_dim: int = 64
     distance_dim: int = 64
+    # Gaussians (centres evenly from 0 to distance_basis_max Å) beside the raw distance
+    # as the distance layer's input; 0 = the raw distance alone (the design's default)
+    distance_basis: int = 0
+    distance_basis_max: float = 8.0
     attention_hidden: int = 64
     value_dim: int = 64
     local_dim: int = 32

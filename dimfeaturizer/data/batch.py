@@ -38,6 +38,9 @@ class Batch:
         Atomic numbers of each crystal's primitive sites; 0 where padded.
     targets : (B, T) float32 or None
         Labels of the crystals, where the packed crystals carry them.
+    vectors : (S, J, 3) float32 or None
+        Displacements whose lengths are ``distances``, where the packed crystals carry
+        them (pretraining that perturbs geometry).
     """
 
     row_species: torch.Tensor
@@ -50,6 +53,7 @@ class Batch:
     n_prim: torch.Tensor
     prim_species: torch.Tensor
     targets: torch.Tensor | None = None
+    vectors: torch.Tensor | None = None
 
     @property
     def n_crystals(self) -> int:
@@ -66,6 +70,8 @@ class PackedCrystals:
     ``species`` holds every crystal's N supercell species back to back and ``distances``
     every (M, N) distance block flattened; offsets locate crystal i. ``targets``, if
     given, are one row of labels per crystal, ``(n, T)`` float32, carried into batches.
+    ``vectors`` (every pair's displacement, ``(sum M N, 3)``) is kept when every crystal
+    has them.
     """
 
     def __init__(self, crystals: Sequence[CrystalArrays], targets: np.ndarray | None = None):
@@ -78,6 +84,9 @@ class PackedCrystals:
         self.distances = np.concatenate([c.distances.ravel() for c in crystals])
         self.species_offset = np.concatenate([[0], np.cumsum(self.n_super)[:-1]])
         self.distance_offset = np.concatenate([[0], np.cumsum(self.n_prim * self.n_super)[:-1]])
+        self.vectors = None
+        if all(c.vectors is not None for c in crystals):
+            self.vectors = np.concatenate([c.vectors.reshape(-1, 3) for c in crystals])
 
     def __len__(self) -> int:
         return len(self.n_prim)
@@ -98,6 +107,7 @@ class PackedCrystals:
         return CrystalArrays(
             species=self.species[s : s + n].astype(np.int16),
             distances=self.distances[d : d + m * n].reshape(m, n),
+            vectors=None if self.vectors is None else self.vectors[d : d + m * n].reshape(m, n, 3),
         )
 
     def batch(self, indices: np.ndarray) -> Batch:
@@ -115,7 +125,11 @@ class PackedCrystals:
         neighbour_species = np.where(
             mask, self.species[np.where(mask, species_at[:, None] + cols, 0)], 0
         )
-        distances = np.where(mask, self.distances[np.where(mask, dist_at[:, None] + cols, 0)], 0.0)
+        pair_at = np.where(mask, dist_at[:, None] + cols, 0)
+        distances = np.where(mask, self.distances[pair_at], 0.0)
+        vectors = None
+        if self.vectors is not None:
+            vectors = torch.from_numpy(np.where(mask[..., None], self.vectors[pair_at], 0.0))
         prim_cols = np.arange(m.max())
         prim_mask = prim_cols[None, :] < m[:, None]
         prim_at = self.species_offset[indices][:, None] + prim_cols
@@ -131,6 +145,7 @@ class PackedCrystals:
             n_prim=torch.from_numpy(m),
             prim_species=torch.from_numpy(prim_species),
             targets=None if self.targets is None else torch.from_numpy(self.targets[indices]),
+            vectors=None if vectors is None else vectors.float(),
         )
 
 

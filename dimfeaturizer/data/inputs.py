@@ -50,8 +50,8 @@ def describe(position: int, label: object) -> str:
     return f"entry {position}" + ("" if label == position else f" (index {label!r})")
 
 
-def prepare_one(structure: object, config: SiteNetConfig) -> CrystalArrays:
-    return prepare(check_structure(structure, config), config)
+def prepare_one(structure: object, config: SiteNetConfig, vectors: bool = False) -> CrystalArrays:
+    return prepare(check_structure(structure, config), config, vectors)
 
 
 def check_all(entries: Sequence, labels: Sequence, config: SiteNetConfig) -> None:
@@ -70,8 +70,10 @@ def prepare_all(
     offset: int = 0,
     checked: bool = False,
     world: World | None = None,
+    vectors: bool = False,
 ) -> PackedCrystals:
-    """Preprocess every entry (``checked``: ``check_all`` already passed, skip the checks).
+    """Preprocess every entry (``checked``: ``check_all`` already passed, skip the checks;
+    ``vectors``: keep pair displacements, for geometry false samples).
 
     With a distributed ``world`` (training under ``torchrun``), each rank preprocesses its
     share and every rank gets all of them, in order; every rank must call it."""
@@ -79,7 +81,9 @@ def prepare_all(
     def one(item):
         position, entry, label = item
         try:
-            return prepare(entry, config) if checked else prepare_one(entry, config)
+            if checked:
+                return prepare(entry, config, vectors)
+            return prepare_one(entry, config, vectors)
         except StructureError as err:
             raise StructureError(f"{describe(position, label)}: {err}") from None
 

@@ -44,10 +44,14 @@ class CrystalArrays:
     distances : (M, N) float32
         Minimum-image distance (Å) in the supercell from primitive site ``p`` to site
         ``k``; ``distances[p, p] == 0`` is the self pair.
+    vectors : (M, N, 3) float32 or None
+        The minimum-image displacements (Å, Cartesian in the Niggli frame) whose lengths
+        are ``distances``: only where asked for, by pretraining that perturbs geometry.
     """
 
     species: np.ndarray
     distances: np.ndarray
+    vectors: np.ndarray | None = None
 
     @property
     def n_prim(self) -> int:
@@ -96,8 +100,10 @@ def check_structure(structure: object, config: SiteNetConfig) -> IStructure:
     return structure
 
 
-def prepare(structure: IStructure, config: SiteNetConfig) -> CrystalArrays:
-    """Model inputs of one (already checked) structure; refuses overlapping sites."""
+def prepare(structure: IStructure, config: SiteNetConfig, vectors: bool = False) -> CrystalArrays:
+    """Model inputs of one (already checked) structure; refuses overlapping sites.
+
+    ``vectors``: keep the pair displacement vectors too (geometry false samples)."""
     lattice = structure.lattice.matrix
     frac = structure.frac_coords
     numbers = np.asarray(structure.atomic_numbers, dtype=np.int64)
@@ -115,7 +121,7 @@ def prepare(structure: IStructure, config: SiteNetConfig) -> CrystalArrays:
         reduced = lattice
     frac = np.mod(frac @ lattice @ np.linalg.inv(reduced), 1.0)
     repeats = supercell_repeats(reduced, n_prim, config.max_sites)
-    distances = _supercell_distances(reduced, frac, repeats)
+    distances, displacements = _supercell_geometry(reduced, frac, repeats, vectors)
     others = distances.copy()
     others[np.arange(n_prim), np.arange(n_prim)] = np.inf  # not the self pairs
     if others.min() < MIN_SITE_DISTANCE:
@@ -126,6 +132,7 @@ def prepare(structure: IStructure, config: SiteNetConfig) -> CrystalArrays:
     return CrystalArrays(
         species=np.tile(numbers, int(np.prod(repeats))).astype(np.int16),
         distances=distances,
+        vectors=displacements,
     )
 
 
@@ -145,7 +152,11 @@ def supercell_repeats(lattice: np.ndarray, n_prim: int, max_sites: int) -> np.nd
         repeats[axis] += 1
 
 
-def _supercell_distances(lattice: np.ndarray, frac: np.ndarray, repeats: np.ndarray) -> np.ndarray:
+def _supercell_geometry(
+    lattice: np.ndarray, frac: np.ndarray, repeats: np.ndarray, vectors: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Minimum-image distances (M, N) from each primitive site to each supercell site,
+    and (if asked) the displacements (M, N, 3) they are the lengths of."""
     n_prim = len(frac)
     images = np.stack(np.meshgrid(*[np.arange(r) for r in repeats], indexing="ij"), -1).reshape(
         -1, 3
@@ -158,8 +169,13 @@ def _supercell_distances(lattice: np.ndarray, frac: np.ndarray, repeats: np.ndar
     shifts = _SHIFTS @ super_lattice  # (27, 3)
     sq = (cart**2).sum(-1)[..., None] + 2.0 * cart @ shifts.T + (shifts**2).sum(-1)[None, None, :]
     dist = np.sqrt(np.maximum(sq.min(-1), 0.0))
-    dist[np.arange(n_prim), np.arange(n_prim)] = 0.0
-    return dist.astype(np.float32)
+    self_pairs = np.arange(n_prim), np.arange(n_prim)
+    dist[self_pairs] = 0.0
+    if not vectors:
+        return dist.astype(np.float32), None
+    displacements = cart + shifts[sq.argmin(-1)]
+    displacements[self_pairs] = 0.0
+    return dist.astype(np.float32), displacements.astype(np.float32)
 
 
 def _primitive_size(

@@ -17,7 +17,7 @@ from ..inference import encode
 from ..model import SiteNetDIM
 from ..runtime import derive_seeds
 from ..training import FALSE_SAMPLE_KINDS, DeepInfoMax, fit
-from ..training.deep_infomax import PAIR_WEIGHTINGS
+from ..training.deep_infomax import GEOMETRY_SCALES, PAIR_WEIGHTINGS
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource, feature_names
 
 
@@ -53,10 +53,13 @@ compile, checkpoint_dir
         How to pretrain (see ``dimfeaturizer.training.TrainConfig``); ``compile`` uses
         ``torch.compile`` for ~2x faster CPU training ("auto": for runs of at least
         20,000 structure-epochs; falls back to eager if it fails).
-    alpha, beta, false_samples, pair_weighting
+    alpha, beta, false_samples, pair_weighting, displacement, strain
         What to pretrain (see ``dimfeaturizer.training.DeepInfoMax``):
         ``false_samples=()`` switches the synthetic false samples off (the ablation);
-        adding ``"substitution"`` opts in to the periodic-table-neighbour false sample.
+        adding ``"substitution"`` opts in to the periodic-table-neighbour false sample,
+        ``"displacement"`` / ``"strain"`` to the crystal's own species on a perturbed
+        geometry (sites moved by ``displacement`` Å per axis, or the lattice strained by
+        ``strain``), which the critics must reject.
     device : {"auto", "cpu", "cuda", ...}, default="auto"
     inference_batch_sites : int, default=2048
         Primitive sites per inference batch (memory ~ this x 50 x 256 floats).
@@ -101,6 +104,8 @@ compile, checkpoint_dir
         "beta": [Interval(Real, 0, None, closed="left")],
         "false_samples": [list, tuple],
         "pair_weighting": [StrOptions(set(PAIR_WEIGHTINGS))],
+        "displacement": [Interval(Real, 0, None, closed="neither")],
+        "strain": [Interval(Real, 0, None, closed="neither")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
     }
@@ -122,6 +127,8 @@ compile, checkpoint_dir
         beta: float = 0.1,
         false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS,
         pair_weighting: str = "inverse_square",
+        displacement: float = GEOMETRY_SCALES["displacement"],
+        strain: float = GEOMETRY_SCALES["strain"],
         validation_fraction: float = 0.1,
         patience: int = 10,
         device: str = "auto",
@@ -146,6 +153,8 @@ compile, checkpoint_dir
         self.beta = beta
         self.false_samples = false_samples
         self.pair_weighting = pair_weighting
+        self.displacement = displacement
+        self.strain = strain
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
@@ -161,7 +170,7 @@ compile, checkpoint_dir
         """Load (frozen) or pretrain (``frozen=False``) the encoder. ``y`` is ignored."""
         model_seed, train_seed = derive_seeds(self.random_state)
         objective = DeepInfoMax(self.alpha, self.beta, tuple(self.false_samples),
-                                self.pair_weighting)
+                                self.pair_weighting, self.displacement, self.strain)
         model = self._start_encoder(model_seed)
         self.history_, self.best_epoch_, self.training_ = [], -1, None
         if not self.frozen:
@@ -174,7 +183,8 @@ compile, checkpoint_dir
                     f"crystal with another), got {len(entries)}"
                 )
             check_all(entries, labels, model.config)
-            packed = prepare_all(entries, labels, model.config, checked=True, world=join())
+            packed = prepare_all(entries, labels, model.config, checked=True, world=join(),
+                                 vectors=objective.needs_vectors)
             result = fit(model, objective, packed, self._train_config(train_seed))
             self.history_, self.best_epoch_ = result.history, result.best_epoch
             self.training_ = self._training_record(result, len(entries), objective)

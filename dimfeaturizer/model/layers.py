@@ -22,3 +22,24 @@ def segment_mean(values: torch.Tensor, segment: torch.Tensor, n_segments: int) -
     total = values.new_zeros(shape).index_add_(0, segment, values)
     count = values.new_zeros(n_segments).index_add_(0, segment, values.new_ones(len(segment)))
     return total / count.view(-1, *([1] * (values.dim() - 1)))
+
+
+class DistanceBasis(nn.Module):
+    """A distance as ``[d, exp(-((d - c_k) / w)^2) for k < K]``: the raw value beside a
+    smooth Gaussian expansion (centres ``c_k`` evenly on ``[0, d_max]``, width their
+    spacing), so a linear layer on it can respond sharply to a bond length."""
+
+    def __init__(self, n_gaussians: int, d_max: float):
+        super().__init__()
+        self.register_buffer("centres", torch.linspace(0.0, d_max, n_gaussians), persistent=False)
+        self.width = d_max / max(n_gaussians - 1, 1)
+
+    @property
+    def size(self) -> int:
+        return 1 + len(self.centres)
+
+    def forward(self, distances: torch.Tensor) -> torch.Tensor:
+        d = distances.unsqueeze(-1)
+        if not len(self.centres):
+            return d
+        return torch.cat([d, torch.exp(-(((d - self.centres) / self.width) ** 2))], dim=-1)

@@ -19,7 +19,7 @@ from ..config import SiteNetConfig
 from ..data.batch import Batch
 from ..data.elements import element_features
 from ..runtime import derive_seeds
-from .layers import mlp, segment_mean
+from .layers import DistanceBasis, mlp, segment_mean
 
 
 class LocalEncoder(nn.Module):
@@ -31,8 +31,10 @@ class LocalEncoder(nn.Module):
         self.site_embed = nn.Sequential(
             nn.Linear(n_feat, config.site_dim), nn.Mish(), nn.LayerNorm(config.site_dim)
         )
+        self.distance_basis = DistanceBasis(config.distance_basis, config.distance_basis_max)
         self.distance_embed = nn.Sequential(
-            nn.Linear(1, config.distance_dim), nn.Mish(), nn.LayerNorm(config.distance_dim)
+            nn.Linear(self.distance_basis.size, config.distance_dim), nn.Mish(),
+            nn.LayerNorm(config.distance_dim),
         )
         bond = 2 * config.site_dim + config.distance_dim
         self.attention = mlp([bond, config.attention_hidden, 1])
@@ -50,7 +52,7 @@ class LocalEncoder(nn.Module):
     def edge_terms(self, distances: torch.Tensor) -> torch.Tensor:
         """``W_e e_pj`` for every pair, (S, J, 2H): depends on geometry only, so false
         samples that keep a row's geometry reuse it."""
-        edge = self.distance_embed(distances.unsqueeze(-1))  # (S, J, distance_dim)
+        edge = self.distance_embed(self.distance_basis(distances))  # (S, J, distance_dim)
         weight, _ = self._first_layers()
         return edge @ weight[:, 2 * self.site_dim :].T
 

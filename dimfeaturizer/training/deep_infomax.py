@@ -14,8 +14,10 @@ from ..model.layers import segment_mean
 from .false_samples import (
     ALL_FALSE_SAMPLE_KINDS,
     FALSE_SAMPLE_KINDS,
+    GEOMETRY,
     SUBSTITUTION,
     derangement,
+    perturbed_distances,
     remap_species,
     species_permutation,
     substitute_species,
@@ -23,6 +25,9 @@ from .false_samples import (
 from .objective import Objective
 
 PAIR_WEIGHTINGS = ("inverse_square", "uniform")
+# default sizes of the geometry false samples: Gaussian site displacement (Å per axis)
+# and symmetric strain (per component)
+GEOMETRY_SCALES = {"displacement": 0.2, "strain": 0.05}
 
 
 def pair_weights(distances: torch.Tensor, mask: torch.Tensor, scheme: str) -> torch.Tensor:
@@ -60,13 +65,16 @@ class DeepInfoMax(Objective):
 
     Two parameter groups, ``local`` (local encoder + critic) and ``global`` (global
     encoder + critic): the paper's two optimisers. Early stopping watches ``dim``, the
-    sum of the local and global DIM losses.
+    sum of the local and global DIM losses. ``displacement`` (Å) and ``strain`` size the
+    geometry false samples, where ``false_samples`` has them.
     """
 
     alpha: float = 1.0
     beta: float = 0.1
     false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS
     pair_weighting: str = "inverse_square"
+    displacement: float = GEOMETRY_SCALES["displacement"]
+    strain: float = GEOMETRY_SCALES["strain"]
 
     monitor = "dim"
     min_batch_crystals = 2  # every false sample needs another crystal of the batch
@@ -82,6 +90,13 @@ class DeepInfoMax(Objective):
             raise ValueError(
                 f"unknown pair weighting {self.pair_weighting!r}; use {PAIR_WEIGHTINGS}"
             )
+        if self.displacement <= 0 or self.strain <= 0:
+            raise ValueError("displacement and strain must be positive")
+
+    @property
+    def needs_vectors(self) -> bool:
+        """Whether the packed crystals must carry pair vectors (geometry false samples)."""
+        return any(kind in GEOMETRY for kind in self.false_samples)
 
     def param_groups(self, model: SiteNetDIM) -> list[dict]:
         return [
@@ -102,8 +117,9 @@ class DeepInfoMax(Objective):
     def terms(
         self, model: SiteNetDIM, batch: Batch, generator: torch.Generator, kernels: Kernels
     ) -> dict[str, torch.Tensor]:
+        scales = {"displacement": self.displacement, "strain": self.strain}
         return dim_losses(
-            model, batch, generator, self.false_samples, self.pair_weighting, kernels
+            model, batch, generator, self.false_samples, self.pair_weighting, kernels, scales
         )
 
 
@@ -114,6 +130,7 @@ def dim_losses(
     false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS,
     pair_weighting: str = "inverse_square",
     kernels: Kernels | None = None,
+    geometry_scales: dict[str, float] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Local and global DIM (Jensen-Shannon) and KL losses of one batch.
 
@@ -154,29 +171,37 @@ def dim_losses(
 
     other = donor_rows(derangement(b, generator, device))
     false_local = [local_term(hidden[other], weights[other], 1.0)]
-    synthetic = {}  # kind -> (row species, neighbour species, owner crystal per row)
+    # kind -> (row species, neighbour species, owner crystal per row, distances or None
+    # for the rows' own)
+    synthetic = {}
     if "composition" in false_samples:
         donor = derangement(b, generator, device)
         row_s, nbr_s = remap_species(batch, donor[rc])
-        synthetic["composition"] = (row_s, nbr_s, rc)
+        synthetic["composition"] = (row_s, nbr_s, rc, None)
         false_local.append(local_term(k.constituents(elements, nbr_s, dist), weights, 1.0))
     if "polymorph" in false_samples:
         donor = derangement(b, generator, device)  # crystal b gets d = donor[b]'s geometry
         owner = torch.argsort(donor)[rc]  # row of crystal d belongs to b with donor[b] = d
         row_s, nbr_s = remap_species(batch, owner)
-        synthetic["polymorph"] = (row_s, nbr_s, owner)
+        synthetic["polymorph"] = (row_s, nbr_s, owner, None)
         q = donor_rows(donor)
         false_local.append(local_term(k.constituents(elements, nbr_s[q], dist[q]), weights[q], 1.0))
     if SUBSTITUTION in false_samples:
         row_s, nbr_s = remap_species(batch, rc, species=substitute_species(batch, generator))
-        synthetic[SUBSTITUTION] = (row_s, nbr_s, rc)
+        synthetic[SUBSTITUTION] = (row_s, nbr_s, rc, None)
         w = changed_pair_weights(weights, nbr, nbr_s)
         false_local.append(local_term(k.constituents(elements, nbr_s, dist), w, 1.0))
     valid_perm = None
     if "permutation" in false_samples:
         perm, valid_perm = species_permutation(batch, generator)
         row_s, nbr_s = remap_species(batch, rc, perm)
-        synthetic["permutation"] = (row_s, nbr_s, rc)
+        synthetic["permutation"] = (row_s, nbr_s, rc, None)
+    for kind in GEOMETRY:
+        if kind in false_samples:
+            scale = (geometry_scales or GEOMETRY_SCALES)[kind]
+            moved = perturbed_distances(batch, generator, kind, scale)
+            synthetic[kind] = (batch.row_species, nbr, rc, moved)
+            false_local.append(local_term(k.constituents(elements, nbr, moved), weights, 1.0))
     dim_local = (true_local + torch.stack(false_local).mean(0)).mean()
     kl_local = gaussian_kl(site_mu, site_logvar).mean()
 
@@ -194,9 +219,12 @@ def dim_losses(
     other_owner = torch.argsort(derangement(b, generator, device))[rc]
     false_global = [global_term(uc, other_owner, 1.0)]
     available = [torch.ones(b, device=device)]
-    for kind, (row_s, nbr_s, owner) in synthetic.items():
+    for kind, (row_s, nbr_s, owner, moved) in synthetic.items():
         with torch.no_grad():
-            fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, edge.detach())
+            if moved is None:  # the rows' own geometry: its edge terms are reused
+                fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, edge.detach())
+            else:
+                fake_sites, _ = k.local(elements, row_s, nbr_s, moved, mask)
         false_global.append(global_term(model.global_critic.u_c(fake_sites), owner, 1.0))
         ok = valid_perm if kind == "permutation" else torch.ones(b, dtype=torch.bool, device=device)
         available.append(ok.float())

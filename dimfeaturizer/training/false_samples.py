@@ -4,7 +4,8 @@ Every synthetic crystal is the batch's own geometry (rows) with species donated 
 crystal of the batch, so all false samples are built by index arithmetic on one padded
 batch: no new structures, no pymatgen. The one kind the paper does not use, ``substitution``
 (one element swapped for its neighbour in the periodic table, the "dopant"-like false
-sample the paper proposes as future work), swaps species by a table look-up.
+sample the paper proposes as future work), swaps species by a table look-up. The
+geometry kinds keep species and move atoms: they perturb the batch's pair vectors.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import torch
 from ..data.batch import Batch
 from ..data.elements import FEATURE_NAMES, MAX_Z, raw_element_table
 
-# the paper's synthetic false samples (the default); SUBSTITUTION is opt-in
+# the paper's synthetic false samples (the default); SUBSTITUTION and GEOMETRY are opt-in
 FALSE_SAMPLE_KINDS = ("composition", "polymorph", "permutation")
 SUBSTITUTION = "substitution"
-ALL_FALSE_SAMPLE_KINDS = (*FALSE_SAMPLE_KINDS, SUBSTITUTION)
+# the crystal's own species on a perturbed geometry: every site displaced, or the lattice
+# strained (these need the packed crystals' pair vectors)
+GEOMETRY = ("displacement", "strain")
+ALL_FALSE_SAMPLE_KINDS = (*FALSE_SAMPLE_KINDS, SUBSTITUTION, *GEOMETRY)
 F_BLOCK = (range(57, 72), range(89, 104))
 
 
@@ -138,3 +142,38 @@ def species_permutation(
     swap[torch.arange(b, device=device), other] = 0
     perm = torch.where((unchanged & valid)[:, None], swap, perm)
     return perm, valid
+
+
+def perturbed_distances(
+    batch: Batch, generator: torch.Generator, kind: str, scale: float
+) -> torch.Tensor:
+    """Pair distances (S, J) of each crystal on a perturbed geometry, its species kept.
+
+    ``displacement``: every supercell site moves by a Gaussian vector of ``scale`` Å per
+    axis (a periodic distortion of the supercell); ``strain``: the lattice is deformed by a
+    random symmetric strain of ``scale`` per component. Minimum images are kept from the
+    real geometry, which is exact while displacements stay well below half a supercell.
+    """
+    if batch.vectors is None:
+        raise ValueError(
+            f"the {kind!r} false sample needs pair vectors: pack the crystals with "
+            "prepare_all(..., vectors=True)"
+        )
+    vectors, rc = batch.vectors, batch.row_crystal
+    device = vectors.device
+    b, j = batch.n_crystals, vectors.shape[1]
+
+    def noise(shape):
+        return torch.randn(shape, generator=generator, device=generator.device).to(device)
+
+    if kind == "displacement":
+        u = noise((b, j, 3)) * scale
+        own = u[rc, batch.row_local]  # a row's site is supercell site row_local
+        moved = vectors + (u[rc] - own[:, None, :])
+    elif kind == "strain":
+        a = noise((b, 3, 3)) * scale
+        eps = 0.5 * (a + a.transpose(1, 2))
+        moved = vectors + torch.einsum("sjk,slk->sjl", vectors, eps[rc])
+    else:
+        raise ValueError(f"unknown geometry false sample {kind!r}; use {GEOMETRY}")
+    return torch.linalg.vector_norm(moved, dim=-1) * batch.mask

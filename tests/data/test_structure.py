@@ -42,7 +42,7 @@ from dimfeaturizer.data.elements import (
     raw_element_table,
 )
 from dimfeaturizer.data.inputs import prepare_one
-from dimfeaturizer.data.structure import supercell_repeats
+from dimfeaturizer.data.structure import check_structure, prepare, supercell_repeats
 
 INVARIANCE_TOL = 1e-6
 DIST_TOL = 1e-4  # Å
@@ -351,3 +351,23 @@ def test_element_table_regenerates():
     np.testing.assert_allclose(raw, raw_element_table(), rtol=1e-4, atol=1e-12)
     assert notes == [r["filled"] for r in _shipped_csv()]
 
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pair_vectors_are_the_distances(name, mp_entries):
+    """The displacements kept for geometry false samples have the distances as lengths,
+    point from site p to site k, and leave the distances exactly as without them."""
+    structure = mp_entries[name]["structure"]
+    plain = _prepared(structure)
+    assert plain.vectors is None
+    arrays = prepare(check_structure(structure, CONFIG), CONFIG, vectors=True)
+    np.testing.assert_array_equal(arrays.distances, plain.distances)
+    assert arrays.vectors.shape == (*arrays.distances.shape, 3)
+    np.testing.assert_allclose(np.linalg.norm(arrays.vectors, axis=-1), arrays.distances,
+                               atol=1e-5)
+    m = arrays.n_prim
+    # within the primitive block, p -> q is minus q -> p for bonds (long pairs can have
+    # two equally short images, and each direction may keep either)
+    block = arrays.vectors[:, :m]
+    bonds = arrays.distances[:, :m] < 3.5
+    np.testing.assert_allclose(block[bonds], -block.transpose(1, 0, 2)[bonds], atol=1e-4)

@@ -36,6 +36,7 @@ from sklearn.utils.estimator_checks import (
 
 import dimfeaturizer.estimators.encoder as estimator_module
 from dimfeaturizer import DIMEncoder, SiteNetConfig, StructureError
+from dimfeaturizer.training import FALSE_SAMPLE_KINDS
 
 # tiny, deterministic pretraining: every fixture crystal of the training subset has <= 6
 # sites, so any two fit in one batch of 64 primitive sites
@@ -460,3 +461,23 @@ def test_config_by_folder_is_read_at_fit(tmp_path):
     assert control.fit().config_.global_dim == 8
     with pytest.raises(FileNotFoundError, match="missing': no such folder"):
         DIMEncoder(pretrained=None, config=tmp_path / "missing").fit()
+
+
+def test_geometry_false_samples_through_the_estimator(structures, tmp_path):
+    """Opting in to the geometry false samples packs pair vectors and changes training;
+    the sizes are validated, and a geometry-aware encoder with a distance basis saves and
+    reloads to identical vectors."""
+    kinds = (*FALSE_SAMPLE_KINDS, "displacement", "strain")
+    config = SiteNetConfig(distance_basis=16)
+    enc = DIMEncoder(pretrained=None, config=config, false_samples=kinds, displacement=0.3,
+                     random_state=0, **TRAIN).fit(structures)
+    plain = DIMEncoder(pretrained=None, config=config, random_state=0, **TRAIN).fit(structures)
+    assert all(np.isfinite(row["train_loss"]) for row in enc.history_)
+    assert enc.history_[0]["train_loss"] != plain.history_[0]["train_loss"]
+    assert enc.training_["objective_params"]["displacement"] == 0.3
+    enc.save_pretrained(tmp_path)
+    again = DIMEncoder(pretrained=tmp_path).fit()
+    assert again.config_.distance_basis == 16
+    np.testing.assert_array_equal(again.transform(structures), enc.transform(structures))
+    with pytest.raises(ValueError, match="displacement"):
+        DIMEncoder(pretrained=None, displacement=0.0, **TRAIN).fit(structures)

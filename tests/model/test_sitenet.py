@@ -251,3 +251,34 @@ def test_batches_by_sites_properties(min_crystals, max_rows):
                 assert rows <= max_rows or len(b) == max(min_crystals, 1)
         if int(n_prim.sum()) <= max_rows:
             assert len(batches) == 1
+
+
+# ---------------------------------------------------------------- distance basis
+
+
+def test_distance_basis_values():
+    from dimfeaturizer.model.layers import DistanceBasis
+
+    d = torch.tensor([[0.0, 2.0, 7.5]])
+    raw = DistanceBasis(0, 8.0)
+    assert raw.size == 1 and torch.equal(raw(d), d.unsqueeze(-1))
+    basis = DistanceBasis(5, 8.0)  # centres 0, 2, 4, 6, 8; width 2
+    out = basis(d)
+    assert out.shape == (1, 3, 6) and basis.size == 6
+    assert torch.equal(out[..., 0], d)
+    assert out[0, 1, 2] == 1.0  # 2 Å sits on the second centre
+    assert torch.allclose(out[0, 1, 1:], torch.exp(-torch.tensor([1.0, 0, 1, 4, 9])))
+
+
+def test_distance_basis_model_keeps_padding_and_batch_invariance(packed):
+    model = untrained_model(SiteNetConfig(distance_basis=16), 0)
+    assert model.local.distance_embed[0].in_features == 17
+    def encode(m, p):
+        return encode_packed(m, p, batch_sites=10_000, device=torch.device("cpu"))
+
+    together = encode(model, packed)
+    apart = np.concatenate([encode(model, packed.subset([i])) for i in range(len(packed))])
+    np.testing.assert_allclose(together, apart, atol=1e-6)
+    # the basis changes the vectors: it is wired in, not ignored
+    plain = encode(untrained_model(None, 0), packed)
+    assert not np.allclose(together, plain)

@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Element
+from pymatgen.core import Element, Lattice, Structure
 
 from dimfeaturizer.config import SiteNetConfig
 from dimfeaturizer.data.batch import PackedCrystals, batches_by_sites
@@ -23,7 +23,9 @@ from dimfeaturizer.training.deep_infomax import changed_pair_weights, dim_losses
 from dimfeaturizer.training.false_samples import (
     ALL_FALSE_SAMPLE_KINDS,
     FALSE_SAMPLE_KINDS,
+    GEOMETRY,
     derangement,
+    perturbed_distances,
     remap_species,
     species_permutation,
     substitute_species,
@@ -42,7 +44,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def packed(mp_entries) -> PackedCrystals:
     structures = [e["structure"] for e in mp_entries.values()]
-    return prepare_all(structures, list(range(len(structures))), SiteNetConfig())
+    # with pair vectors: the geometry false samples need them, nothing else reads them
+    return prepare_all(structures, list(range(len(structures))), SiteNetConfig(), vectors=True)
 
 
 @pytest.fixture(scope="module")
@@ -320,11 +323,12 @@ def test_substitution_local_term_scores_only_changed_pairs(batch):
     plain = _dim_losses(model, batch, _gen(3), false_samples=()).as_floats()
     assert with_sub["dim_local"] != plain["dim_local"]
     assert with_sub["dim_global"] != plain["dim_global"]
-    assert DeepInfoMax(false_samples=ALL_FALSE_SAMPLE_KINDS).false_samples[-1] == "substitution"
+    assert "substitution" in DeepInfoMax(false_samples=ALL_FALSE_SAMPLE_KINDS).false_samples
 
 
 @pytest.mark.parametrize("kinds", [(), ("composition",), ("polymorph",), ("permutation",),
-                                   ("substitution",), FALSE_SAMPLE_KINDS,
+                                   ("substitution",), ("displacement",), ("strain",),
+                                   FALSE_SAMPLE_KINDS,
                                    ALL_FALSE_SAMPLE_KINDS])
 def test_false_sample_ablation(batch, kinds):
     model = untrained_model(None, 0)
@@ -336,6 +340,53 @@ def test_false_sample_ablation(batch, kinds):
     if kinds:  # extra false samples change the loss against the ablation
         plain = _dim_losses(model, batch, _gen(0), false_samples=()).as_floats()
         assert plain["dim_global"] != values["dim_global"]
+
+
+def test_strain_false_sample_is_the_strained_crystal(mp_entries):
+    """A strained false sample has exactly the bond lengths of the crystal built on the
+    strained lattice (compared below 3.5 Å, where every pair is its unique image)."""
+    structure = mp_entries["AgSO4_triclinic"]["structure"]
+    packed = prepare_all([structure] * 2, [0, 1], SiteNetConfig(), vectors=True)
+    batch = packed.batch(np.arange(2))
+    moved = perturbed_distances(batch, _gen(5), "strain", 0.03)
+    a = torch.randn((2, 3, 3), generator=_gen(5)) * 0.03
+    eps = (0.5 * (a + a.transpose(1, 2)))[0].double().numpy()
+    lattice = Lattice(structure.lattice.matrix @ (np.eye(3) + eps).T)
+    strained = Structure(lattice, structure.species, structure.frac_coords)
+    ref = prepare_all([strained], [0], SiteNetConfig()).crystal(0).distances
+    m = int(batch.n_prim[0])
+    for p in range(m):
+        ours = moved[p][batch.mask[p]].numpy()
+        np.testing.assert_allclose(np.sort(ours[ours < 3.5]), np.sort(ref[p][ref[p] < 3.5]),
+                                   atol=1e-4)
+    assert not np.allclose(moved[:m].numpy(), batch.distances[:m].numpy(), atol=1e-3)
+
+
+def test_displacement_false_sample_is_one_geometry(batch):
+    """Displaced sites move every pair consistently: self pairs stay 0, padding stays 0,
+    a bond p-q has one length seen from p and from q, and the change grows with the size."""
+    moved = perturbed_distances(batch, _gen(2), "displacement", 0.2)
+    assert torch.equal(moved[~batch.mask], torch.zeros_like(moved[~batch.mask]))
+    rows = torch.arange(len(moved))
+    assert torch.equal(moved[rows, batch.row_local], torch.zeros(len(moved)))
+    for c in range(batch.n_crystals):
+        s, m = int(batch.crystal_start[c]), int(batch.n_prim[c])
+        block, real = moved[s : s + m, :m], batch.distances[s : s + m, :m]
+        bonds = real < 3.5
+        torch.testing.assert_close(block[bonds], block.T[bonds], atol=1e-5, rtol=0)
+    shifts = [float((perturbed_distances(batch, _gen(2), "displacement", size)
+                     - batch.distances)[batch.mask].abs().mean()) for size in (0.05, 0.2)]
+    assert 0 < shifts[0] < shifts[1] < 1.0
+
+
+@pytest.mark.parametrize("kind", GEOMETRY)
+def test_geometry_false_samples_need_vectors(mp_entries, kind):
+    structures = [e["structure"] for e in mp_entries.values()][:3]
+    batch = prepare_all(structures, [0, 1, 2], SiteNetConfig()).batch(np.arange(3))
+    with pytest.raises(ValueError, match="pair vectors"):
+        _dim_losses(untrained_model(None, 0), batch, _gen(0), false_samples=(kind,))
+    assert DeepInfoMax(false_samples=(kind,)).needs_vectors
+    assert not DeepInfoMax().needs_vectors
 
 
 def test_permutation_only_on_single_element_crystals(packed, names):
