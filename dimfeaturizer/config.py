@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from .data.elements import TABLE_NAME
 
+READOUTS = ("mu", "mu+sites")
+
 
 @dataclass(frozen=True)
 class SiteNetConfig:
@@ -38,7 +40,22 @@ class SiteNetConfig:
     # u_z of the global critic as one linear layer instead of [64, 128]: a critic no more
     # complex than a linear downstream model (the bundled weights use it)
     linear_global_critic: bool = False
+    # a pair head that predicts how far each bond of a perturbed crystal is from its real
+    # length (pretraining's optional denoising term; unused by the vector)
+    denoising_head: bool = False
+    # the vector the encoder returns: the crystal mean mu alone, or mu beside the mean of
+    # the site vectors (graph-level readout of both levels, as InfoGraph reads every layer)
+    readout: str = "mu"
     element_table: str = TABLE_NAME
+
+    def __post_init__(self):
+        if self.readout not in READOUTS:
+            raise ValueError(f"unknown readout {self.readout!r}; use {READOUTS}")
+
+    @property
+    def vector_dim(self) -> int:
+        """Width of the encoder's output vector."""
+        return self.global_dim + (self.local_dim if self.readout == "mu+sites" else 0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -23,7 +23,7 @@ CHUNK = 4096  # structures preprocessed at a time
 
 
 def _width(model: SiteNetDIM | SiteNetPredictor) -> int:
-    return model.n_outputs if isinstance(model, SiteNetPredictor) else model.config.global_dim
+    return model.n_outputs if isinstance(model, SiteNetPredictor) else model.config.vector_dim
 
 
 def _encoder_config(model: SiteNetDIM | SiteNetPredictor):

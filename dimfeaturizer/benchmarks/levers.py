@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 import warnings
@@ -60,6 +61,12 @@ LEVERS: dict[str, dict | None] = {
     "strain": {"false_samples": (*FALSE_SAMPLE_KINDS, "strain")},
     "geometry": {"false_samples": GEOMETRY_KINDS},
     "basis+geometry": {"config": {"distance_basis": 32}, "false_samples": GEOMETRY_KINDS},
+    "denoise": {"config": {"denoising_head": True}, "denoise": 1.0},
+    "geometry+denoise": {"config": {"denoising_head": True}, "denoise": 1.0,
+                         "false_samples": GEOMETRY_KINDS},
+    # another lever's weights, read out as mu beside the mean site vector (160-d)
+    "baseline+sites": {"readout_of": "baseline"},
+    "geometry+sites": {"readout_of": "geometry"},
 }
 
 
@@ -80,6 +87,14 @@ def encoder_for(lever: str, args: argparse.Namespace, out: Path) -> tuple[DIMEnc
     spec = dict(spec)
     config = SiteNetConfig.from_dict({**model, **spec.pop("config", {})})
     saved = out / "weights" / lever
+    if "readout_of" in spec and not (saved / "config.json").exists():
+        source = out / "weights" / spec["readout_of"]
+        if not (source / "config.json").exists():
+            raise ValueError(f"{lever}: run the {spec['readout_of']!r} lever first")
+        shutil.copytree(source, saved)
+        meta = json.loads((saved / "config.json").read_text())
+        meta["model"]["readout"] = "mu+sites"
+        (saved / "config.json").write_text(json.dumps(meta, indent=1))
     if (saved / "config.json").exists():
         return DIMEncoder(pretrained=saved), False
     encoder = DIMEncoder(
@@ -160,6 +175,7 @@ def score_lever(lever: str, df: pd.DataFrame, d: dict, args, out: Path) -> dict:
         "settings": "no pretraining" if spec is None else json.dumps(spec, default=list),
         "n_pretrain": 0 if spec is None else len(d["pretrain"]),
         "epochs": 0 if spec is None else args.epochs,
+        "vector_dim": int(x.shape[1]),
         "seed": args.seed,
         "yardstick_pair_order": yard["pair_order"],
         "yardstick_mae": yard["mae"],

@@ -53,13 +53,15 @@ compile, checkpoint_dir
         How to pretrain (see ``dimfeaturizer.training.TrainConfig``); ``compile`` uses
         ``torch.compile`` for ~2x faster CPU training ("auto": for runs of at least
         20,000 structure-epochs; falls back to eager if it fails).
-    alpha, beta, false_samples, pair_weighting, displacement, strain
+    alpha, beta, false_samples, pair_weighting, displacement, strain, denoise
         What to pretrain (see ``dimfeaturizer.training.DeepInfoMax``):
         ``false_samples=()`` switches the synthetic false samples off (the ablation);
         adding ``"substitution"`` opts in to the periodic-table-neighbour false sample,
         ``"displacement"`` / ``"strain"`` to the crystal's own species on a perturbed
         geometry (sites moved by ``displacement`` Å per axis, or the lattice strained by
-        ``strain``), which the critics must reject.
+        ``strain``), which the critics must reject. ``denoise > 0`` adds that much of a
+        denoising term (predict each bond's displacement; needs a ``config`` with
+        ``denoising_head=True``).
     device : {"auto", "cpu", "cuda", ...}, default="auto"
     inference_batch_sites : int, default=2048
         Primitive sites per inference batch (memory ~ this x 50 x 256 floats).
@@ -106,6 +108,7 @@ compile, checkpoint_dir
         "pair_weighting": [StrOptions(set(PAIR_WEIGHTINGS))],
         "displacement": [Interval(Real, 0, None, closed="neither")],
         "strain": [Interval(Real, 0, None, closed="neither")],
+        "denoise": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
     }
@@ -129,6 +132,7 @@ compile, checkpoint_dir
         pair_weighting: str = "inverse_square",
         displacement: float = GEOMETRY_SCALES["displacement"],
         strain: float = GEOMETRY_SCALES["strain"],
+        denoise: float = 0.0,
         validation_fraction: float = 0.1,
         patience: int = 10,
         device: str = "auto",
@@ -155,6 +159,7 @@ compile, checkpoint_dir
         self.pair_weighting = pair_weighting
         self.displacement = displacement
         self.strain = strain
+        self.denoise = denoise
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
@@ -170,7 +175,8 @@ compile, checkpoint_dir
         """Load (frozen) or pretrain (``frozen=False``) the encoder. ``y`` is ignored."""
         model_seed, train_seed = derive_seeds(self.random_state)
         objective = DeepInfoMax(self.alpha, self.beta, tuple(self.false_samples),
-                                self.pair_weighting, self.displacement, self.strain)
+                                self.pair_weighting, self.displacement, self.strain,
+                                self.denoise)
         model = self._start_encoder(model_seed)
         self.history_, self.best_epoch_, self.training_ = [], -1, None
         if not self.frozen:
@@ -210,7 +216,7 @@ compile, checkpoint_dir
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "model_")
-        return np.asarray(feature_names(self.config_.global_dim), dtype=object)
+        return np.asarray(feature_names(self.config_.vector_dim), dtype=object)
 
     # -- persistence ---------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> None:

@@ -168,8 +168,8 @@ class DeepInfoMaxFeaturizer(BaseFeaturizer):
     def feature_labels(self) -> list[str]:
         encoder = getattr(self, "encoder_", None)
         if encoder is not None:
-            return feature_names(encoder.config_.global_dim)
-        return feature_names(self._fitted().config_.global_dim)
+            return feature_names(encoder.config_.vector_dim)
+        return feature_names(self._fitted().config_.vector_dim)
 
     def citations(self) -> list[str]:
         return [

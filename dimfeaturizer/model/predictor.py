@@ -23,7 +23,7 @@ class SiteNetPredictor(nn.Module):
     def __init__(self, encoder: SiteNetDIM, n_outputs: int, hidden: int = 64):
         super().__init__()
         self.encoder = encoder
-        self.head = mlp([encoder.config.global_dim, hidden, n_outputs])
+        self.head = mlp([encoder.config.vector_dim, hidden, n_outputs])
 
     @property
     def n_outputs(self) -> int:

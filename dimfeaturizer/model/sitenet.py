@@ -140,6 +140,33 @@ class LocalCritic(Critic):
         )
 
 
+class DenoisingHead(nn.Module):
+    """Predicts, for each pair of a perturbed crystal, the real distance minus the
+    perturbed one (in units of the perturbation) from the row's site vector, the
+    neighbour's species and the perturbed distance: the invariant, per-bond form of
+    denoising pretraining."""
+
+    def __init__(self, config: SiteNetConfig, n_feat: int):
+        super().__init__()
+        hidden = config.attention_hidden
+        self.site = nn.Linear(config.local_dim, hidden)
+        self.neighbour = nn.Linear(n_feat, hidden, bias=False)
+        self.basis = DistanceBasis(config.distance_basis, config.distance_basis_max)
+        self.distance = nn.Linear(self.basis.size, hidden, bias=False)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(
+        self, site_vectors: torch.Tensor, elements: torch.Tensor,
+        neighbour_species: torch.Tensor, distances: torch.Tensor,
+    ) -> torch.Tensor:
+        table = self.neighbour(elements)  # (Z+1, hidden)
+        hidden = F.mish(
+            self.site(site_vectors)[:, None, :] + table[neighbour_species]
+            + self.distance(self.basis(distances))
+        )
+        return self.out(hidden).squeeze(-1)  # (S, J)
+
+
 class SiteNetDIM(nn.Module):
     """The full model: encoder (local + global) and the Deep InfoMax critics.
 
@@ -159,15 +186,18 @@ class SiteNetDIM(nn.Module):
         self.global_critic = Critic(
             c.global_dim, c.local_dim, c.upscale_hidden, c.upscale_dim, c.linear_global_critic
         )
+        self.denoiser = DenoisingHead(c, n_feat) if c.denoising_head else None
 
     def local_parameters(self) -> list[nn.Parameter]:
-        return [*self.local.parameters(), *self.local_critic.parameters()]
+        head = [] if self.denoiser is None else list(self.denoiser.parameters())
+        return [*self.local.parameters(), *self.local_critic.parameters(), *head]
 
     def global_parameters(self) -> list[nn.Parameter]:
         return [*self.global_.parameters(), *self.global_critic.parameters()]
 
     def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
-        """The crystal vectors (B, global_dim): the deterministic mean, no noise.
+        """The crystal vectors (B, vector_dim): the deterministic mean, no noise (beside
+        the mean site vector with ``readout="mu+sites"``).
 
         ``local`` replaces ``self.local`` (its compiled version, see ``Kernels``).
         """
@@ -176,6 +206,8 @@ class SiteNetDIM(nn.Module):
             batch.mask,
         )
         mu, _ = self.global_(site_mu, batch.row_crystal, batch.n_crystals)
+        if self.config.readout == "mu+sites":
+            return torch.cat([mu, segment_mean(site_mu, batch.row_crystal, batch.n_crystals)], 1)
         return mu
 
     def encoder_parameters(self) -> list[nn.Parameter]:

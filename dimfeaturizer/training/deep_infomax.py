@@ -66,7 +66,9 @@ class DeepInfoMax(Objective):
     Two parameter groups, ``local`` (local encoder + critic) and ``global`` (global
     encoder + critic): the paper's two optimisers. Early stopping watches ``dim``, the
     sum of the local and global DIM losses. ``displacement`` (Å) and ``strain`` size the
-    geometry false samples, where ``false_samples`` has them.
+    geometry false samples, where ``false_samples`` has them. ``denoise > 0`` adds that
+    much of the denoising term (the model needs ``config.denoising_head``); sites are
+    displaced by ``displacement`` for it too.
     """
 
     alpha: float = 1.0
@@ -75,6 +77,7 @@ class DeepInfoMax(Objective):
     pair_weighting: str = "inverse_square"
     displacement: float = GEOMETRY_SCALES["displacement"]
     strain: float = GEOMETRY_SCALES["strain"]
+    denoise: float = 0.0
 
     monitor = "dim"
     min_batch_crystals = 2  # every false sample needs another crystal of the batch
@@ -92,11 +95,13 @@ class DeepInfoMax(Objective):
             )
         if self.displacement <= 0 or self.strain <= 0:
             raise ValueError("displacement and strain must be positive")
+        if self.denoise < 0:
+            raise ValueError("denoise must be >= 0")
 
     @property
     def needs_vectors(self) -> bool:
         """Whether the packed crystals must carry pair vectors (geometry false samples)."""
-        return any(kind in GEOMETRY for kind in self.false_samples)
+        return self.denoise > 0 or any(kind in GEOMETRY for kind in self.false_samples)
 
     def param_groups(self, model: SiteNetDIM) -> list[dict]:
         return [
@@ -109,7 +114,8 @@ class DeepInfoMax(Objective):
 
     def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         local = self.alpha * terms["dim_local"] + self.beta * terms["kl_local"]
-        return local + self.alpha * terms["dim_global"] + self.beta * terms["kl_global"]
+        total = local + self.alpha * terms["dim_global"] + self.beta * terms["kl_global"]
+        return total + self.denoise * terms["denoise"] if "denoise" in terms else total
 
     def summarise(self, means: dict[str, float]) -> dict[str, float]:
         return {"dim": means["dim_local"] + means["dim_global"]}
@@ -118,9 +124,39 @@ class DeepInfoMax(Objective):
         self, model: SiteNetDIM, batch: Batch, generator: torch.Generator, kernels: Kernels
     ) -> dict[str, torch.Tensor]:
         scales = {"displacement": self.displacement, "strain": self.strain}
-        return dim_losses(
+        terms = dim_losses(
             model, batch, generator, self.false_samples, self.pair_weighting, kernels, scales
         )
+        if self.denoise > 0:
+            terms["denoise"] = denoising_loss(
+                model, batch, generator, self.displacement, self.pair_weighting, kernels
+            )
+        return terms
+
+
+def denoising_loss(
+    model: SiteNetDIM,
+    batch: Batch,
+    generator: torch.Generator,
+    displacement: float,
+    pair_weighting: str = "inverse_square",
+    kernels: Kernels | None = None,
+) -> torch.Tensor:
+    """Denoising beside Deep InfoMax: displace every site, encode the perturbed crystal,
+    and predict each bond's real length minus its perturbed one (in units of the
+    displacement) from the perturbed site vectors; weighted squared error per row."""
+    if model.denoiser is None:
+        raise ValueError("the denoising term needs a model built with denoising_head=True")
+    k = kernels or Kernels.of(model)
+    moved = perturbed_distances(batch, generator, "displacement", displacement)
+    nbr, mask = batch.neighbour_species, batch.mask
+    site_mu, _ = k.local(model.elements, batch.row_species, nbr, moved, mask)
+    pred = model.denoiser(site_mu, model.elements, nbr, moved)
+    target = (batch.distances - moved) / displacement
+    others = mask.clone()
+    others[torch.arange(len(mask), device=mask.device), batch.row_local] = False
+    w = pair_weights(moved, others, pair_weighting).nan_to_num()
+    return (w * (pred - target).pow(2)).sum(-1).mean()
 
 
 def dim_losses(

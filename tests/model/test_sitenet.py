@@ -282,3 +282,31 @@ def test_distance_basis_model_keeps_padding_and_batch_invariance(packed):
     # the basis changes the vectors: it is wired in, not ignored
     plain = encode(untrained_model(None, 0), packed)
     assert not np.allclose(together, plain)
+
+
+def test_sites_readout_appends_the_mean_site_vector(packed):
+    """``readout="mu+sites"`` returns the crystal mean unchanged, then the mean of the
+    site vectors; batches and padding still do not matter."""
+    import dataclasses
+
+    from dimfeaturizer.model.layers import segment_mean
+
+    model = untrained_model(None, 0)
+    wide = untrained_model(dataclasses.replace(model.config, readout="mu+sites"), 0)
+    assert wide.config.vector_dim == 160
+    cpu = torch.device("cpu")
+    mu = encode_packed(model, packed, batch_sites=10_000, device=cpu)
+    both = encode_packed(wide, packed, batch_sites=10_000, device=cpu)
+    assert both.shape == (len(packed), 160)
+    np.testing.assert_array_equal(both[:, :128], mu)
+    batch = packed.batch(np.arange(len(packed)))
+    with torch.no_grad():
+        sites, _ = model.local(model.elements, batch.row_species, batch.neighbour_species,
+                               batch.distances, batch.mask)
+        expected = segment_mean(sites, batch.row_crystal, batch.n_crystals).numpy()
+    np.testing.assert_allclose(both[:, 128:], expected, atol=1e-6)
+    alone = np.concatenate([encode_packed(wide, packed.subset([i]), batch_sites=10_000,
+                                          device=cpu) for i in range(3)])  # fmt: skip
+    np.testing.assert_allclose(alone, both[:3], atol=1e-6)
+    with pytest.raises(ValueError, match="readout"):
+        SiteNetConfig(readout="max")

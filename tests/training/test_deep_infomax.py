@@ -19,7 +19,12 @@ from dimfeaturizer.data.batch import PackedCrystals, batches_by_sites
 from dimfeaturizer.data.inputs import prepare_all
 from dimfeaturizer.model import untrained_model
 from dimfeaturizer.training import DeepInfoMax, fit
-from dimfeaturizer.training.deep_infomax import changed_pair_weights, dim_losses, pair_weights
+from dimfeaturizer.training.deep_infomax import (
+    changed_pair_weights,
+    denoising_loss,
+    dim_losses,
+    pair_weights,
+)
 from dimfeaturizer.training.false_samples import (
     ALL_FALSE_SAMPLE_KINDS,
     FALSE_SAMPLE_KINDS,
@@ -535,3 +540,33 @@ def test_linear_global_critic_trains(packed, tmp_path):
     result = pretrain(model, packed, _config(epochs=2))
     assert all(np.isfinite(row["train_dim_global"]) for row in result.history)
     assert not torch.equal(before, model.global_critic.u_z.weight)  # the linear u_z is trained
+
+
+def test_denoising_term_is_wired_and_learnable(batch):
+    """The denoising term needs its head, reaches the local encoder and the head (never the
+    global side), and learns something that holds on fresh noise."""
+    with pytest.raises(ValueError, match="denoising_head"):
+        DeepInfoMax(denoise=1.0).terms(untrained_model(None, 0), batch, _gen(0), None)
+    model = untrained_model(SiteNetConfig(denoising_head=True), 0)
+    objective = DeepInfoMax(denoise=1.0)
+    assert objective.needs_vectors
+    terms = objective.terms(model, batch, _gen(0), None)
+    assert set(terms) == {"dim_local", "kl_local", "dim_global", "kl_global", "denoise"}
+    only = denoising_loss(model, batch, _gen(0), 0.2)
+    only.backward()
+    assert _nonzero(_grads(model.denoiser.parameters()))
+    assert _nonzero(_grads(model.local.parameters()))
+    assert _all_zero(_grads(model.global_.parameters()))
+    # a bond's displacement is partly predictable from its species and perturbed length:
+    # after training on one draw of noise, a fresh draw is predicted better than by zero
+    optimiser = torch.optim.Adam(model.local_parameters(), lr=3e-3)
+    for _ in range(100):
+        optimiser.zero_grad()
+        denoising_loss(model, batch, _gen(1), 0.2).backward()
+        optimiser.step()
+    moved = perturbed_distances(batch, _gen(2), "displacement", 0.2)
+    others = batch.mask.clone()
+    others[torch.arange(len(others)), batch.row_local] = False
+    w = pair_weights(moved, others, "inverse_square").nan_to_num()
+    zero = float((w * ((batch.distances - moved) / 0.2) ** 2).sum(-1).mean())
+    assert float(denoising_loss(model, batch, _gen(2), 0.2).detach()) < 0.95 * zero
