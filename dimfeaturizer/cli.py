@@ -157,11 +157,13 @@ def run_pretraining(
     checkpoint_dir: str | None = None,
     config: str | None = None,
     progress: bool | None = True,
+    objective: dict | None = None,
 ):
     """Deep InfoMax pretraining and saving: the one path of ``dimfeaturizer pretrain`` and
     ``scripts/pretrain_mp.py`` (so both record the same training metadata). Rerunning it
     with the same ``checkpoint_dir`` resumes after a kill. Under ``torchrun`` it trains
-    data-parallel and rank 0 saves."""
+    data-parallel and rank 0 saves. ``objective``: ``DIMEncoder``'s what-to-pretrain
+    settings (``false_samples``, ``displacement``, ``strain``, ``denoise``, ...)."""
     from .config import SiteNetConfig
     from .distributed import current
     from .estimators import DIMEncoder
@@ -180,11 +182,38 @@ def run_pretraining(
         checkpoint_dir=checkpoint_dir,
         random_state=seed,
         progress=progress,
+        **(objective or {}),
     )
     encoder.fit(structures)
     if current().main:  # under torchrun every rank holds the same weights; one writes them
         encoder.save_pretrained(out)
     return encoder
+
+
+def add_objective_args(parser: argparse.ArgumentParser) -> None:
+    """What to pretrain: the Deep InfoMax options ``dimfeaturizer pretrain`` exposes."""
+    from .training import ALL_FALSE_SAMPLE_KINDS, FALSE_SAMPLE_KINDS
+    from .training.deep_infomax import GEOMETRY_SCALES
+
+    parser.add_argument(
+        "--false-samples", nargs="*", choices=ALL_FALSE_SAMPLE_KINDS, default=None,
+        help=f"synthetic false samples (default: {' '.join(FALSE_SAMPLE_KINDS)}); "
+        "displacement/strain put the crystal's own species on a perturbed geometry",
+    )
+    parser.add_argument("--displacement", type=float, default=GEOMETRY_SCALES["displacement"],
+                        help="Å per axis for displaced sites (default: %(default)s)")
+    parser.add_argument("--strain", type=float, default=GEOMETRY_SCALES["strain"],
+                        help="size of the random strain (default: %(default)s)")
+    parser.add_argument("--denoise", type=float, default=0.0,
+                        help="weight of the denoising term (needs --config with "
+                        '"denoising_head": true; default: 0, off)')
+
+
+def objective_settings(args: argparse.Namespace) -> dict:
+    settings = {"displacement": args.displacement, "strain": args.strain, "denoise": args.denoise}
+    if args.false_samples is not None:
+        settings["false_samples"] = tuple(args.false_samples)
+    return settings
 
 
 def pretrain(args: argparse.Namespace) -> int:
@@ -205,6 +234,7 @@ def pretrain(args: argparse.Namespace) -> int:
         device=args.device,
         checkpoint_dir=args.checkpoint_dir,
         config=args.config,
+        objective=objective_settings(args),
     )
     world = current()
     if world.main:
@@ -275,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         "SiteNetConfig fields as JSON (default: the design's; with --pretrained, its own)",
     )
     pre.add_argument("--checkpoint-dir", default=None, help="resume here after a kill")
+    add_objective_args(pre)
     _encoder_args(pre, untrained_default=True)
     pre.set_defaults(func=pretrain)
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from dimfeaturizer.benchmarks.protocol import filter_frame, make_splits
-from dimfeaturizer.cli import run_pretraining
+from dimfeaturizer.cli import add_objective_args, objective_settings, run_pretraining
 
 
 def main() -> None:
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--config", default=None, help="as dimfeaturizer pretrain --config")
     parser.add_argument("--pretrained", default=None, help="continue from these weights")
     parser.add_argument("--limit", type=int, default=None, help="first N train-pool crystals")
+    add_objective_args(parser)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +62,7 @@ def main() -> None:
         checkpoint_dir=str(out / "checkpoints"),
         config=args.config,
         progress=False,
+        objective=objective_settings(args),
     )
     logging.info("best epoch %d; saved %s", encoder.best_epoch_, out / "best")
 

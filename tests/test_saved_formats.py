@@ -83,3 +83,20 @@ def test_cli_pretrain_records_how_it_trained(tmp_path, mp_entries):
     assert training["n_structures"] == 6 and training["epochs_run"] == 2
     assert training["random_state"] == 3 and len(training["history"]) == 2
     assert load_pretrained(out).config.post_pool_hidden == 32
+
+
+def test_cli_pretrain_geometry_and_denoising(tmp_path, mp_entries):
+    """The objective's options reach the estimator and are recorded with the weights."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, entry in list(mp_entries.items())[:5]:
+        entry["structure"].to(filename=str(folder / f"{name}.cif"))
+    out = tmp_path / "out"
+    config = '{"post_pool_hidden": 32, "denoising_head": true, "distance_basis": 8}'
+    assert main(["pretrain", str(folder), "--out", str(out), "--epochs", "1", "--device", "cpu",
+                 "--config", config, "--false-samples", "composition", "displacement",
+                 "--displacement", "0.3", "--denoise", "0.5"]) == 0  # fmt: skip
+    params = json.loads((out / CONFIG_NAME).read_text())["training"]["objective_params"]
+    assert params["false_samples"] == ["composition", "displacement"]
+    assert params["displacement"] == 0.3 and params["denoise"] == 0.5
+    assert load_pretrained(out).config.denoising_head
