@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import spglib
 from pymatgen.core import IStructure
 
@@ -75,17 +74,18 @@ def check_structure(structure: object, config: SiteNetConfig) -> IStructure:
         raise StructureError(f"expected a pymatgen Structure, got {kind}{hint}")
     if len(structure) == 0:
         raise StructureError("structure has no sites")
-    if not structure.is_ordered:
+    try:  # a site's ``specie`` exists only if it is ordered: one pass checks both
+        numbers = np.fromiter((site.specie.Z for site in structure), dtype=np.int64)
+    except AttributeError:
         raise StructureError(
             f"structure {structure.composition.reduced_formula} is disordered (partial "
             "occupancies); order it first, e.g. with OrderDisorderedStructureTransformation"
-        )
+        ) from None
     matrix = structure.lattice.matrix
     if not (np.isfinite(matrix).all() and np.isfinite(structure.frac_coords).all()):
         raise StructureError("structure has non-finite lattice or coordinates")
     if abs(np.linalg.det(matrix)) < 1e-6:
         raise StructureError("structure has a degenerate (zero-volume) lattice")
-    numbers = np.fromiter((site.specie.Z for site in structure), dtype=np.int64)
     bad = (numbers < 1) | (numbers > MAX_Z)
     if bad.any():
         symbol = structure[int(np.flatnonzero(bad)[0])].specie
@@ -140,9 +140,14 @@ def supercell_repeats(lattice: np.ndarray, n_prim: int, max_sites: int) -> np.nd
     """Repeats ``(n_a, n_b, n_c)`` of a roughly cubic supercell with at most ``max_sites``.
 
     With ``L = R Q`` (RQ decomposition), ``|diag(R)|`` are the edges of an orthogonalised
-    box; one repeat at a time goes to the currently shortest edge (lowest axis on ties).
+    box: ``|c|``, the part of ``b`` normal to ``c``, and the cell's height over the
+    ``b``-``c`` face (computed directly; scipy's ``rq`` costs more than the rest of the
+    choice). One repeat at a time goes to the currently shortest edge (lowest axis on ties).
     """
-    box = np.abs(np.diag(scipy.linalg.rq(lattice)[0]))
+    a, b, c = lattice
+    bc = np.cross(b, c)
+    area = math.sqrt(bc @ bc)
+    box = np.array([abs(a @ bc) / area, area / math.sqrt(c @ c), math.sqrt(c @ c)])
     repeats = np.ones(3, dtype=np.int64)
     while True:
         edges = box * repeats
@@ -204,8 +209,28 @@ def _has_pure_translation(
         return True  # let pymatgen decide, at its own cost
     rare = np.flatnonzero(numbers == values[np.argmin(counts)])
     candidates = frac[rare[1:]] - frac[rare[0]]  # (C, 3)
-    diff = frac[None, :, None, :] + candidates[:, None, None, :] - frac[None, None, :, :]
+    # a translation must first map the rare species onto itself: that cheap test leaves
+    # few candidates (usually none) for the check over every site
+    candidates = candidates[_maps_onto(frac[rare], frac[rare], candidates, lattice, tol)]
+    if not len(candidates):
+        return False
+    same = numbers[:, None] == numbers[None, :]
+    return bool(_maps_onto(frac, frac, candidates, lattice, tol, same).any())
+
+
+def _maps_onto(
+    source: np.ndarray,
+    target: np.ndarray,
+    shifts: np.ndarray,
+    lattice: np.ndarray,
+    tol: float,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
+    """For each fractional shift, whether every shifted ``source`` site lies within
+    ``tol`` Å of some ``target`` site (an ``allowed`` one, if given)."""
+    diff = source[None, :, None, :] + shifts[:, None, None, :] - target[None, None, :, :]
     diff -= np.round(diff)
     close = np.linalg.norm(diff @ lattice, axis=-1) < tol  # (C, N, N)
-    close &= numbers[:, None] == numbers[None, :]
-    return bool(close.any(-1).all(-1).any())
+    if allowed is not None:
+        close &= allowed
+    return close.any(-1).all(-1)

@@ -371,3 +371,28 @@ def test_pair_vectors_are_the_distances(name, mp_entries):
     block = arrays.vectors[:, :m]
     bonds = arrays.distances[:, :m] < 3.5
     np.testing.assert_allclose(block[bonds], -block.transpose(1, 0, 2)[bonds], atol=1e-4)
+
+
+def test_supercell_repeats_agree_with_scipy_rq():
+    """The direct box edges equal ``|diag(R)|`` of scipy's RQ decomposition, so the
+    repeats are those of the reference recipe on skewed, long and flat random cells."""
+    import scipy.linalg
+
+    def reference(lattice, n_prim, max_sites):
+        box = np.abs(np.diag(scipy.linalg.rq(lattice)[0]))
+        repeats = np.ones(3, dtype=np.int64)
+        while True:
+            edges = box * repeats
+            axis = int(np.flatnonzero(edges <= edges.min() * (1 + 1e-6))[0])
+            if n_prim * repeats.prod() // repeats[axis] * (repeats[axis] + 1) > max_sites:
+                return repeats
+            repeats[axis] += 1
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        lattice = rng.normal(size=(3, 3)) * rng.uniform(1, 8, size=(3, 1))
+        if abs(np.linalg.det(lattice)) < 1.0:
+            continue
+        n_prim = int(rng.integers(1, 12))
+        np.testing.assert_array_equal(supercell_repeats(lattice, n_prim, 50),
+                                      reference(lattice, n_prim, 50))  # fmt: skip
