@@ -50,6 +50,7 @@ def time_transform(
 ) -> dict:
     """Structures/s of ``DIMEncoder.transform`` (preprocessing included), after a warm-up
     on 50 structures (allocator, lazy imports, and the compilation if ``compile``)."""
+    torch._dynamo.reset()  # no compiled code left over from another job of this process
     encoder = _encoder(pretrained, device, compile)
     t0 = time.perf_counter()
     encoder.transform(structures[:50])
@@ -98,6 +99,7 @@ def time_pretraining(
     from ..model import untrained_model
     from ..training import DeepInfoMax, TrainConfig, fit
 
+    torch._dynamo.reset()  # no compiled code left over from another job of this process
     if pretrained is None:
         model = untrained_model(SiteNetConfig(), 0)
     else:
