@@ -67,6 +67,7 @@ LEVERS: dict[str, dict | None] = {
     # another lever's weights, read out as mu beside the mean site vector (160-d)
     "baseline+sites": {"readout_of": "baseline"},
     "geometry+sites": {"readout_of": "geometry"},
+    "denoise+sites": {"readout_of": "denoise"},
 }
 
 
