@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from .data.elements import TABLE_NAME
 
 READOUTS = ("mu", "mu+sites")
+# fields added after weights were published, with their defaults: left out of config.json
+# at those defaults, so the weights stay readable by releases that predate them
+ADDED_LATER = {"distance_basis": 0, "distance_basis_max": 8.0, "denoising_head": False,
+               "readout": "mu"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class SiteNetConfig:
     def __post_init__(self):
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; use {READOUTS}")
+        if self.distance_basis < 0:
+            raise ValueError(f"distance_basis must be >= 0, got {self.distance_basis}")
+        if self.distance_basis_max <= 0:
+            raise ValueError(f"distance_basis_max must be > 0, got {self.distance_basis_max}")
 
     @property
     def vector_dim(self) -> int:
@@ -58,7 +66,8 @@ class SiteNetConfig:
         return self.global_dim + (self.local_dim if self.readout == "mu+sites" else 0)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in ADDED_LATER or v != ADDED_LATER[k]}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict) -> SiteNetConfig:

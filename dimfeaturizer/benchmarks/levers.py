@@ -74,9 +74,17 @@ LEVERS: dict[str, dict | None] = {
 def recipe(base: str) -> tuple[dict, dict]:
     """The bundled weights' architecture and pretraining learning rate."""
     meta = json.loads((Path(hub.resolve(base)) / "config.json").read_text())
-    command = meta["training"]["command"].split()
+    command = meta.get("training", {}).get("command", "").split()
+    if "--lr" not in command:
+        raise ValueError(f"{base}: its config.json records no pretraining command with --lr")
     learning_rate = float(command[command.index("--lr") + 1])
     return meta["model"], {"learning_rate": learning_rate}
+
+
+def run_dir(out: Path, args: argparse.Namespace) -> Path:
+    """Where one recipe scale's weights and checkpoints live: a rerun with other settings
+    never picks up another's weights."""
+    return out / f"{Path(str(args.base)).name}-n{args.n_pretrain}-e{args.epochs}-s{args.seed}"
 
 
 def encoder_for(lever: str, args: argparse.Namespace, out: Path) -> tuple[DIMEncoder, bool]:
@@ -87,9 +95,9 @@ def encoder_for(lever: str, args: argparse.Namespace, out: Path) -> tuple[DIMEnc
         return DIMEncoder(pretrained=None, config=args.base, random_state=args.seed), True
     spec = dict(spec)
     config = SiteNetConfig.from_dict({**model, **spec.pop("config", {})})
-    saved = out / "weights" / lever
+    saved = run_dir(out, args) / "weights" / lever
     if "readout_of" in spec and not (saved / "config.json").exists():
-        source = out / "weights" / spec["readout_of"]
+        source = run_dir(out, args) / "weights" / spec["readout_of"]
         if not (source / "config.json").exists():
             raise ValueError(f"{lever}: run the {spec['readout_of']!r} lever first")
         shutil.copytree(source, saved)
@@ -100,7 +108,8 @@ def encoder_for(lever: str, args: argparse.Namespace, out: Path) -> tuple[DIMEnc
         return DIMEncoder(pretrained=saved), False
     encoder = DIMEncoder(
         pretrained=None, config=config, frozen=False, epochs=args.epochs,
-        checkpoint_dir=out / "checkpoints" / lever, random_state=args.seed, progress=False,
+        checkpoint_dir=run_dir(out, args) / "checkpoints" / lever, random_state=args.seed,
+        progress=False,
         **train, **spec,
     )  # fmt: skip
     return encoder, True
@@ -161,7 +170,7 @@ def score_lever(lever: str, df: pd.DataFrame, d: dict, args, out: Path) -> dict:
     t0 = time.perf_counter()
     if pretrain and not encoder.frozen:
         encoder.fit(list(structures.iloc[d["pretrain"]]))
-        encoder.save_pretrained(out / "weights" / lever)
+        encoder.save_pretrained(run_dir(out, args) / "weights" / lever)
     else:
         encoder.fit()
     seconds = time.perf_counter() - t0

@@ -76,7 +76,9 @@ def torchrun_pretraining(folder: Path, ranks: int, out: Path) -> dict:
            f"--nproc_per_node={ranks}", "-m", "dimfeaturizer", "pretrain", str(folder),
            "--out", str(out), "--epochs", "1", "--seed", "0", "--device", "cpu"]  # fmt: skip
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"torchrun with {ranks} ranks failed:\n{done.stderr[-3000:]}")
     wall = time.perf_counter() - t0
     training = json.loads((out / "config.json").read_text())["training"]
     epoch = training["history"][-1]

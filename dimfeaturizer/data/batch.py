@@ -41,6 +41,8 @@ class Batch:
     vectors : (S, J, 3) float32 or None
         Displacements whose lengths are ``distances``, where the packed crystals carry
         them (pretraining that perturbs geometry).
+    lattices : (B, 3, 3) float32 or None
+        Each crystal's supercell lattice vectors (rows), with ``vectors``.
     """
 
     row_species: torch.Tensor
@@ -54,6 +56,7 @@ class Batch:
     prim_species: torch.Tensor
     targets: torch.Tensor | None = None
     vectors: torch.Tensor | None = None
+    lattices: torch.Tensor | None = None
 
     @property
     def n_crystals(self) -> int:
@@ -70,8 +73,8 @@ class PackedCrystals:
     ``species`` holds every crystal's N supercell species back to back and ``distances``
     every (M, N) distance block flattened; offsets locate crystal i. ``targets``, if
     given, are one row of labels per crystal, ``(n, T)`` float32, carried into batches.
-    ``vectors`` (every pair's displacement, ``(sum M N, 3)``) is kept when every crystal
-    has them.
+    ``vectors`` (every pair's displacement, ``(sum M N, 3)``) and ``lattices`` (each
+    supercell's, ``(n, 3, 3)``) are kept when every crystal has them.
     """
 
     def __init__(self, crystals: Sequence[CrystalArrays], targets: np.ndarray | None = None):
@@ -84,9 +87,10 @@ class PackedCrystals:
         self.distances = np.concatenate([c.distances.ravel() for c in crystals])
         self.species_offset = np.concatenate([[0], np.cumsum(self.n_super)[:-1]])
         self.distance_offset = np.concatenate([[0], np.cumsum(self.n_prim * self.n_super)[:-1]])
-        self.vectors = None
+        self.vectors = self.lattices = None
         if all(c.vectors is not None for c in crystals):
             self.vectors = np.concatenate([c.vectors.reshape(-1, 3) for c in crystals])
+            self.lattices = np.stack([c.lattice for c in crystals]).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.n_prim)
@@ -108,6 +112,7 @@ class PackedCrystals:
             species=self.species[s : s + n].astype(np.int16),
             distances=self.distances[d : d + m * n].reshape(m, n),
             vectors=None if self.vectors is None else self.vectors[d : d + m * n].reshape(m, n, 3),
+            lattice=None if self.lattices is None else self.lattices[i],
         )
 
     def batch(self, indices: np.ndarray) -> Batch:
@@ -146,6 +151,7 @@ class PackedCrystals:
             prim_species=torch.from_numpy(prim_species),
             targets=None if self.targets is None else torch.from_numpy(self.targets[indices]),
             vectors=None if vectors is None else vectors.float(),
+            lattices=None if self.lattices is None else torch.from_numpy(self.lattices[indices]),
         )
 
 

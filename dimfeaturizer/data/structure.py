@@ -46,11 +46,15 @@ class CrystalArrays:
     vectors : (M, N, 3) float32 or None
         The minimum-image displacements (Å, Cartesian in the Niggli frame) whose lengths
         are ``distances``: only where asked for, by pretraining that perturbs geometry.
+    lattice : (3, 3) float32 or None
+        The supercell's lattice vectors (rows, same frame), with ``vectors``: a perturbed
+        geometry needs the images to find its own minimum image.
     """
 
     species: np.ndarray
     distances: np.ndarray
     vectors: np.ndarray | None = None
+    lattice: np.ndarray | None = None
 
     @property
     def n_prim(self) -> int:
@@ -133,6 +137,7 @@ def prepare(structure: IStructure, config: SiteNetConfig, vectors: bool = False)
         species=np.tile(numbers, int(np.prod(repeats))).astype(np.int16),
         distances=distances,
         vectors=displacements,
+        lattice=None if displacements is None else (reduced * repeats[:, None]).astype(np.float32),
     )
 
 

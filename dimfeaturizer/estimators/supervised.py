@@ -140,7 +140,7 @@ class _FineTuned(WeightsSource):
             batch_sites=self.inference_batch_sites,
             device=self.device,
             progress=bool(self.progress),
-            compile=self.compile,
+            compile=self.compile is True,
         )
 
     # -- persistence ---------------------------------------------------------------
@@ -236,8 +236,8 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         Epochs without a better validation loss before stopping.
     compile : bool or "auto", default=False
         ``torch.compile`` the per-pair kernels: ~15 % faster epochs for ~30 s of
-        compilation per fit, worth it only for long runs on many labels; ``predict``
-        compiles too (``"auto"``: for at least 20,000 structures).
+        compilation per fit, worth it only for long runs on many labels; with ``True``
+        ``predict`` compiles too.
     device, amp, inference_batch_sites, checkpoint_dir, random_state, progress
         As in ``DIMEncoder``.
 

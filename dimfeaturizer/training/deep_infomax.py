@@ -54,6 +54,14 @@ def changed_pair_weights(
     return w / w.sum(-1, keepdim=True).clamp_min(1e-12)
 
 
+def other_pairs(batch: Batch) -> torch.Tensor:
+    """The real pairs of each row without its self pair (S, J): what a geometry
+    perturbation changes (the self pair stays at distance 0)."""
+    others = batch.mask.clone()
+    others[torch.arange(len(others), device=others.device), batch.row_local] = False
+    return others
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, 1)) averaged over dimensions, one value per item."""
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).mean(-1)
@@ -81,6 +89,7 @@ class DeepInfoMax(Objective):
 
     monitor = "dim"
     min_batch_crystals = 2  # every false sample needs another crystal of the batch
+    added_later = {**GEOMETRY_SCALES, "denoise": 0.0}
 
     def __post_init__(self):
         object.__setattr__(self, "false_samples", tuple(self.false_samples))
@@ -93,10 +102,11 @@ class DeepInfoMax(Objective):
             raise ValueError(
                 f"unknown pair weighting {self.pair_weighting!r}; use {PAIR_WEIGHTINGS}"
             )
-        if self.displacement <= 0 or self.strain <= 0:
-            raise ValueError("displacement and strain must be positive")
+        for name in ("displacement", "strain"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.denoise < 0:
-            raise ValueError("denoise must be >= 0")
+            raise ValueError(f"denoise must be >= 0, got {self.denoise}")
 
     @property
     def needs_vectors(self) -> bool:
@@ -153,9 +163,7 @@ def denoising_loss(
     site_mu, _ = k.local(model.elements, batch.row_species, nbr, moved, mask)
     pred = model.denoiser(site_mu, model.elements, nbr, moved)
     target = (batch.distances - moved) / displacement
-    others = mask.clone()
-    others[torch.arange(len(mask), device=mask.device), batch.row_local] = False
-    w = pair_weights(moved, others, pair_weighting).nan_to_num()
+    w = pair_weights(moved, other_pairs(batch), pair_weighting).nan_to_num()
     return (w * (pred - target).pow(2)).sum(-1).mean()
 
 
@@ -232,12 +240,16 @@ def dim_losses(
         perm, valid_perm = species_permutation(batch, generator)
         row_s, nbr_s = remap_species(batch, rc, perm)
         synthetic["permutation"] = (row_s, nbr_s, rc, None)
+    moved_weights = None  # the self pair never moves: a geometry false set leaves it out
     for kind in GEOMETRY:
         if kind in false_samples:
             scale = (geometry_scales or GEOMETRY_SCALES)[kind]
             moved = perturbed_distances(batch, generator, kind, scale)
             synthetic[kind] = (batch.row_species, nbr, rc, moved)
-            false_local.append(local_term(k.constituents(elements, nbr, moved), weights, 1.0))
+            if moved_weights is None:
+                moved_weights = pair_weights(dist, other_pairs(batch), pair_weighting)
+            false_local.append(local_term(k.constituents(elements, nbr, moved),
+                                          moved_weights.nan_to_num(), 1.0))  # fmt: skip
     dim_local = (true_local + torch.stack(false_local).mean(0)).mean()
     kl_local = gaussian_kl(site_mu, site_logvar).mean()
 

@@ -151,10 +151,11 @@ def perturbed_distances(
 
     ``displacement``: every supercell site moves by a Gaussian vector of ``scale`` Å per
     axis (a periodic distortion of the supercell); ``strain``: the lattice is deformed by a
-    random symmetric strain of ``scale`` per component. Minimum images are kept from the
-    real geometry, which is exact while displacements stay well below half a supercell.
+    random symmetric strain of ``scale`` per component. Each pair takes its minimum image
+    in the perturbed supercell (supercells of <= 50 sites are a few bonds across, so the
+    real geometry's image is often not the nearest any more).
     """
-    if batch.vectors is None:
+    if batch.vectors is None or batch.lattices is None:
         raise ValueError(
             f"the {kind!r} false sample needs pair vectors: pack the crystals with "
             "prepare_all(..., vectors=True)"
@@ -162,6 +163,7 @@ def perturbed_distances(
     vectors, rc = batch.vectors, batch.row_crystal
     device = vectors.device
     b, j = batch.n_crystals, vectors.shape[1]
+    lattices = batch.lattices
 
     def noise(shape):
         return torch.randn(shape, generator=generator, device=generator.device).to(device)
@@ -172,8 +174,19 @@ def perturbed_distances(
         moved = vectors + (u[rc] - own[:, None, :])
     elif kind == "strain":
         a = noise((b, 3, 3)) * scale
-        eps = 0.5 * (a + a.transpose(1, 2))
-        moved = vectors + torch.einsum("sjk,slk->sjl", vectors, eps[rc])
+        deform = torch.eye(3, device=device) + 0.5 * (a + a.transpose(1, 2))  # (B, 3, 3)
+        moved = torch.einsum("sjk,slk->sjl", vectors, deform[rc])
+        lattices = torch.einsum("bik,blk->bil", lattices, deform)  # each row a -> (I+e) a
     else:
         raise ValueError(f"unknown geometry false sample {kind!r}; use {GEOMETRY}")
-    return torch.linalg.vector_norm(moved, dim=-1) * batch.mask
+    images = torch.einsum("kc,bcd->bkd", _shifts_on(device), lattices)[rc]  # (S, 27, 3)
+    candidates = moved[:, :, None, :] + images[:, None, :, :]  # (S, J, 27, 3)
+    nearest = torch.linalg.vector_norm(candidates, dim=-1).amin(-1)
+    return nearest * batch.mask
+
+
+@functools.cache
+def _shifts_on(device: torch.device) -> torch.Tensor:
+    """The 27 lattice translations (-1, 0, 1)^3 that the minimum image is sought among."""
+    grid = torch.arange(-1, 2, dtype=torch.float32)
+    return torch.cartesian_prod(grid, grid, grid).to(device)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -51,7 +52,13 @@ class Objective(ABC):
     def kernels(self, model: nn.Module, compile: bool) -> Kernels:
         """The per-pair kernels of ``model``'s encoder, compiled or not."""
 
+    #: fields added after checkpoints existed, with their defaults: left out of the
+    #: identity at those defaults, so that an older checkpoint of the same run resumes
+    added_later: ClassVar[dict] = {}
+
     def identity(self) -> str:
         """The hyper-parameters that make two runs the same run (checkpoint fingerprint)."""
         fields = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+        fields = {k: v for k, v in fields.items()
+                  if k not in self.added_later or v != self.added_later[k]}  # fmt: skip
         return json.dumps({type(self).__name__: fields}, sort_keys=True, default=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
@@ -52,7 +53,9 @@ def test_two_levers_run_and_resume(data_file, tmp_path, monkeypatch):
         assert 0.0 <= r["yardstick_pair_order"] <= 1.0
         assert np.isfinite([r["yardstick_mae"], r["e_form_12"], r["gap_12"]]).all()
     assert records[1]["n_pretrain"] == 12 and "displacement" in records[1]["settings"]
-    assert (out / "weights" / "displacement" / "config.json").exists()
+    run = levers.run_dir(out, argparse.Namespace(base=levers.hub.DEFAULT_PRETRAINED,
+                                                 n_pretrain=12, epochs=1, seed=0))
+    assert (run / "weights" / "displacement" / "config.json").exists()
     assert "| displacement |" in (out / "summary.md").read_text()
     assert levers.main(argv) == 0  # resumes: nothing scored twice
     assert len((out / "records.jsonl").read_text().splitlines()) == 2

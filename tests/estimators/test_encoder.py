@@ -481,3 +481,5 @@ def test_geometry_false_samples_through_the_estimator(structures, tmp_path):
     np.testing.assert_array_equal(again.transform(structures), enc.transform(structures))
     with pytest.raises(ValueError, match="displacement"):
         DIMEncoder(pretrained=None, displacement=0.0, **TRAIN).fit(structures)
+    with pytest.raises(ValueError, match="denoising_head"):  # before any preprocessing
+        DIMEncoder(pretrained=None, denoise=1.0, **TRAIN).fit(["not a structure"])

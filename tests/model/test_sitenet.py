@@ -310,3 +310,22 @@ def test_sites_readout_appends_the_mean_site_vector(packed):
     np.testing.assert_allclose(alone, both[:3], atol=1e-6)
     with pytest.raises(ValueError, match="readout"):
         SiteNetConfig(readout="max")
+
+
+def test_new_config_fields_are_validated_and_saved_only_when_used():
+    """Fields added after weights were published are left out of config.json at their
+    defaults (older releases can read the weights) and checked by name."""
+    import dataclasses
+
+    from dimfeaturizer.config import ADDED_LATER
+
+    assert not set(ADDED_LATER) & set(SiteNetConfig().to_dict())
+    assert SiteNetConfig.from_dict(SiteNetConfig().to_dict()) == SiteNetConfig()
+    used = SiteNetConfig(distance_basis=8, readout="mu+sites")
+    assert used.to_dict()["distance_basis"] == 8 and used.to_dict()["readout"] == "mu+sites"
+    assert SiteNetConfig.from_dict(used.to_dict()) == used
+    assert {f.name for f in dataclasses.fields(SiteNetConfig)} >= set(ADDED_LATER)
+    with pytest.raises(ValueError, match="distance_basis must"):
+        SiteNetConfig(distance_basis=-1)
+    with pytest.raises(ValueError, match="distance_basis_max"):
+        SiteNetConfig(distance_basis=4, distance_basis_max=0.0)

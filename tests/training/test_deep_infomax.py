@@ -253,21 +253,25 @@ def _all_zero(grads) -> bool:
     return all(g is None or bool((g == 0).all()) for g in grads)
 
 
-def test_gradient_isolation(batch):
-    model = untrained_model(None, 0)
-    local = [*model.local.parameters(), *model.local_critic.parameters()]
+@pytest.mark.parametrize("kinds", [FALSE_SAMPLE_KINDS, ALL_FALSE_SAMPLE_KINDS])
+def test_gradient_isolation(batch, kinds):
+    """The global level never trains the local encoder, whatever the false samples (the
+    geometry ones re-encode the rows); the denoiser belongs to the local level."""
+    model = untrained_model(SiteNetConfig(denoising_head=True), 0)
+    head = list(model.denoiser.parameters())
+    local = [*model.local.parameters(), *model.local_critic.parameters(), *head]
     glob = [*model.global_.parameters(), *model.global_critic.parameters()]
     assert {id(p) for p in local} == {id(p) for p in model.local_parameters()}
     assert {id(p) for p in glob} == {id(p) for p in model.global_parameters()}
 
-    losses = _dim_losses(model, batch, _gen(0))
+    losses = _dim_losses(model, batch, _gen(0), false_samples=kinds)
     (losses.dim_global + losses.kl_global).backward()
     assert _all_zero(_grads(local))
     assert _nonzero(_grads(model.global_.parameters()))
     assert _nonzero(_grads(model.global_critic.parameters()))
 
     model.zero_grad(set_to_none=True)
-    losses = _dim_losses(model, batch, _gen(0))
+    losses = _dim_losses(model, batch, _gen(0), false_samples=kinds)
     (losses.dim_local + losses.kl_local).backward()
     assert _all_zero(_grads(glob))
     assert _nonzero(_grads(model.local.parameters()))
@@ -347,41 +351,48 @@ def test_false_sample_ablation(batch, kinds):
         assert plain["dim_global"] != values["dim_global"]
 
 
-def test_strain_false_sample_is_the_strained_crystal(mp_entries):
-    """A strained false sample has exactly the bond lengths of the crystal built on the
-    strained lattice (compared below 3.5 Å, where every pair is its unique image)."""
-    structure = mp_entries["AgSO4_triclinic"]["structure"]
-    packed = prepare_all([structure] * 2, [0, 1], SiteNetConfig(), vectors=True)
-    batch = packed.batch(np.arange(2))
-    moved = perturbed_distances(batch, _gen(5), "strain", 0.03)
-    a = torch.randn((2, 3, 3), generator=_gen(5)) * 0.03
-    eps = (0.5 * (a + a.transpose(1, 2)))[0].double().numpy()
-    lattice = Lattice(structure.lattice.matrix @ (np.eye(3) + eps).T)
-    strained = Structure(lattice, structure.species, structure.frac_coords)
-    ref = prepare_all([strained], [0], SiteNetConfig()).crystal(0).distances
-    m = int(batch.n_prim[0])
-    for p in range(m):
-        ours = moved[p][batch.mask[p]].numpy()
-        np.testing.assert_allclose(np.sort(ours[ours < 3.5]), np.sort(ref[p][ref[p] < 3.5]),
-                                   atol=1e-4)
-    assert not np.allclose(moved[:m].numpy(), batch.distances[:m].numpy(), atol=1e-3)
+def _supercell(batch, c):
+    """Crystal ``c`` of ``batch`` as an explicit pymatgen supercell: site k at its
+    displacement from primitive site 0 (positions are defined up to a lattice vector)."""
+    s, n = int(batch.crystal_start[c]), int(batch.mask[int(batch.crystal_start[c])].sum())
+    lattice = batch.lattices[c].double().numpy()
+    positions = batch.vectors[s, :n].double().numpy()
+    species = batch.neighbour_species[s, :n].tolist()
+    return lattice, positions, species
 
 
-def test_displacement_false_sample_is_one_geometry(batch):
-    """Displaced sites move every pair consistently: self pairs stay 0, padding stays 0,
-    a bond p-q has one length seen from p and from q, and the change grows with the size."""
-    moved = perturbed_distances(batch, _gen(2), "displacement", 0.2)
-    assert torch.equal(moved[~batch.mask], torch.zeros_like(moved[~batch.mask]))
-    rows = torch.arange(len(moved))
-    assert torch.equal(moved[rows, batch.row_local], torch.zeros(len(moved)))
-    for c in range(batch.n_crystals):
+@pytest.mark.parametrize("kind", GEOMETRY)
+def test_geometry_false_samples_are_real_perturbed_crystals(batch, kind):
+    """Every pair of a perturbed false sample, short or long, is the minimum-image
+    distance (pymatgen's) of the supercell with its sites moved or its lattice strained."""
+    scale = 0.3 if kind == "displacement" else 0.05
+    moved = perturbed_distances(batch, _gen(4), kind, scale).double().numpy()
+    b, j = batch.n_crystals, batch.mask.shape[1]
+    if kind == "displacement":
+        u = (torch.randn((b, j, 3), generator=_gen(4)) * scale).double().numpy()
+    else:
+        a = torch.randn((b, 3, 3), generator=_gen(4)) * scale
+        deform = (torch.eye(3) + 0.5 * (a + a.transpose(1, 2))).double().numpy()
+    for c in range(b):
+        lattice, positions, species = _supercell(batch, c)
+        if kind == "displacement":
+            positions = positions + u[c, : len(positions)]
+        else:
+            positions, lattice = positions @ deform[c].T, lattice @ deform[c].T
+        crystal = Structure(Lattice(lattice), species, positions, coords_are_cartesian=True)
         s, m = int(batch.crystal_start[c]), int(batch.n_prim[c])
-        block, real = moved[s : s + m, :m], batch.distances[s : s + m, :m]
-        bonds = real < 3.5
-        torch.testing.assert_close(block[bonds], block.T[bonds], atol=1e-5, rtol=0)
-    shifts = [float((perturbed_distances(batch, _gen(2), "displacement", size)
-                     - batch.distances)[batch.mask].abs().mean()) for size in (0.05, 0.2)]
-    assert 0 < shifts[0] < shifts[1] < 1.0
+        np.testing.assert_allclose(moved[s : s + m, : len(positions)],
+                                   crystal.distance_matrix[:m], atol=2e-4)  # fmt: skip
+    real = batch.distances[batch.mask].double().numpy()
+    assert np.abs(moved[batch.mask.numpy()] - real).max() > 0.05  # it did move
+
+
+def test_geometry_false_samples_keep_self_and_padding(batch):
+    for kind in GEOMETRY:
+        moved = perturbed_distances(batch, _gen(2), kind, 0.2)
+        assert torch.equal(moved[~batch.mask], torch.zeros_like(moved[~batch.mask]))
+        rows = torch.arange(len(moved))
+        assert torch.equal(moved[rows, batch.row_local], torch.zeros(len(moved)))
 
 
 @pytest.mark.parametrize("kind", GEOMETRY)
