@@ -197,8 +197,9 @@ def add_objective_args(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--false-samples", nargs="*", choices=ALL_FALSE_SAMPLE_KINDS, default=None,
-        help=f"synthetic false samples (default: {' '.join(FALSE_SAMPLE_KINDS)}); "
-        "displacement/strain put the crystal's own species on a perturbed geometry",
+        help=f"synthetic false samples (default: {' '.join(FALSE_SAMPLE_KINDS)}; the flag "
+        "alone means none, the ablation); displacement/strain put the crystal's own "
+        "species on a perturbed geometry",
     )
     parser.add_argument("--displacement", type=float, default=GEOMETRY_SCALES["displacement"],
                         help="Å per axis for displaced sites (default: %(default)s)")
