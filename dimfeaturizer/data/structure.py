@@ -142,17 +142,24 @@ def prepare(structure: IStructure, config: SiteNetConfig, vectors: bool = False)
 
 
 def supercell_repeats(lattice: np.ndarray, n_prim: int, max_sites: int) -> np.ndarray:
-    """Repeats ``(n_a, n_b, n_c)`` of a roughly cubic supercell with at most ``max_sites``.
+    """Repeats ``(n_a, n_b, n_c)`` of a roughly cubic supercell with at most ``max_sites``:
+    one repeat at a time goes to the currently shortest edge of ``supercell_box``
+    (lowest axis on ties)."""
+    return repeats_for_box(supercell_box(lattice), n_prim, max_sites)
 
-    With ``L = R Q`` (RQ decomposition), ``|diag(R)|`` are the edges of an orthogonalised
-    box: ``|c|``, the part of ``b`` normal to ``c``, and the cell's height over the
-    ``b``-``c`` face (computed directly; scipy's ``rq`` costs more than the rest of the
-    choice). One repeat at a time goes to the currently shortest edge (lowest axis on ties).
-    """
+
+def supercell_box(lattice: np.ndarray) -> np.ndarray:
+    """Edges of the cell's orthogonalised box: ``|diag(R)|`` of ``L = R Q`` (RQ
+    decomposition), i.e. the cell's height over the ``b``-``c`` face, the part of ``b``
+    normal to ``c``, and ``|c|`` (computed directly; scipy's ``rq`` costs more than the
+    rest of the choice)."""
     a, b, c = lattice
     bc = np.cross(b, c)
     area = math.sqrt(bc @ bc)
-    box = np.array([abs(a @ bc) / area, area / math.sqrt(c @ c), math.sqrt(c @ c)])
+    return np.array([abs(a @ bc) / area, area / math.sqrt(c @ c), math.sqrt(c @ c)])
+
+
+def repeats_for_box(box: np.ndarray, n_prim: int, max_sites: int) -> np.ndarray:
     repeats = np.ones(3, dtype=np.int64)
     while True:
         edges = box * repeats

@@ -42,7 +42,13 @@ from dimfeaturizer.data.elements import (
     raw_element_table,
 )
 from dimfeaturizer.data.inputs import prepare_one
-from dimfeaturizer.data.structure import check_structure, prepare, supercell_repeats
+from dimfeaturizer.data.structure import (
+    check_structure,
+    prepare,
+    repeats_for_box,
+    supercell_box,
+    supercell_repeats,
+)
 
 INVARIANCE_TOL = 1e-6
 DIST_TOL = 1e-4  # Å
@@ -378,21 +384,13 @@ def test_supercell_repeats_agree_with_scipy_rq():
     repeats are those of the reference recipe on skewed, long and flat random cells."""
     import scipy.linalg
 
-    def reference(lattice, n_prim, max_sites):
-        box = np.abs(np.diag(scipy.linalg.rq(lattice)[0]))
-        repeats = np.ones(3, dtype=np.int64)
-        while True:
-            edges = box * repeats
-            axis = int(np.flatnonzero(edges <= edges.min() * (1 + 1e-6))[0])
-            if n_prim * repeats.prod() // repeats[axis] * (repeats[axis] + 1) > max_sites:
-                return repeats
-            repeats[axis] += 1
-
     rng = np.random.default_rng(0)
     for _ in range(300):
         lattice = rng.normal(size=(3, 3)) * rng.uniform(1, 8, size=(3, 1))
         if abs(np.linalg.det(lattice)) < 1.0:
             continue
+        reference = np.abs(np.diag(scipy.linalg.rq(lattice)[0]))
+        np.testing.assert_allclose(supercell_box(lattice), reference, rtol=1e-10)
         n_prim = int(rng.integers(1, 12))
         np.testing.assert_array_equal(supercell_repeats(lattice, n_prim, 50),
-                                      reference(lattice, n_prim, 50))  # fmt: skip
+                                      repeats_for_box(reference, n_prim, 50))  # fmt: skip
