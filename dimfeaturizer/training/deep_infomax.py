@@ -17,6 +17,7 @@ from .false_samples import (
     GEOMETRY,
     SUBSTITUTION,
     derangement,
+    gaussian,
     perturbed_distances,
     remap_species,
     species_permutation,
@@ -188,14 +189,11 @@ def dim_losses(
     rc, mask, dist, nbr = batch.row_crystal, batch.mask, batch.distances, batch.neighbour_species
     elements = model.elements
 
-    def noise(shape):
-        return torch.randn(shape, generator=generator, device=generator.device).to(device)
-
     # ---- local level: site vector vs its (neighbour, distance) pairs
     k = kernels or Kernels.of(model)
     edge = k.edge_terms(dist)  # every false sample below keeps the rows' geometry
     site_mu, site_logvar = k.local(elements, batch.row_species, nbr, dist, mask, edge)
-    z_local = site_mu + (0.5 * site_logvar).exp() * noise(site_mu.shape)
+    z_local = site_mu + (0.5 * site_logvar).exp() * gaussian(site_mu.shape, generator, device)
     critic = model.local_critic
 
     # constituents and weights of every row; a false set that is another row's true set
@@ -256,7 +254,8 @@ def dim_losses(
     # ---- global level: crystal vector vs its (detached) site vectors
     sites = site_mu.detach()
     g_mu, g_logvar = model.global_(sites, rc, b)
-    zg = model.global_critic.u_z(g_mu + (0.5 * g_logvar).exp() * noise(g_mu.shape))
+    g_noise = gaussian(g_mu.shape, generator, device)
+    zg = model.global_critic.u_z(g_mu + (0.5 * g_logvar).exp() * g_noise)
     uc = model.global_critic.u_c(sites)
 
     def global_term(site_up, owner, sign):

@@ -27,6 +27,13 @@ ALL_FALSE_SAMPLE_KINDS = (*FALSE_SAMPLE_KINDS, SUBSTITUTION, *GEOMETRY)
 F_BLOCK = (range(57, 72), range(89, 104))
 
 
+def gaussian(
+    shape: tuple[int, ...], generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """Standard normal draws from ``generator`` (on its own device), moved to ``device``."""
+    return torch.randn(shape, generator=generator, device=generator.device).to(device)
+
+
 def derangement(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """A random permutation with no fixed point (n >= 2): a random cycle."""
     perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
@@ -165,15 +172,12 @@ def perturbed_distances(
     b, j = batch.n_crystals, vectors.shape[1]
     lattices = batch.lattices
 
-    def noise(shape):
-        return torch.randn(shape, generator=generator, device=generator.device).to(device)
-
     if kind == "displacement":
-        u = noise((b, j, 3)) * scale
+        u = gaussian((b, j, 3), generator, device) * scale
         own = u[rc, batch.row_local]  # a row's site is supercell site row_local
         moved = vectors + (u[rc] - own[:, None, :])
     elif kind == "strain":
-        a = noise((b, 3, 3)) * scale
+        a = gaussian((b, 3, 3), generator, device) * scale
         deform = torch.eye(3, device=device) + 0.5 * (a + a.transpose(1, 2))  # (B, 3, 3)
         moved = torch.einsum("sjk,slk->sjl", vectors, deform[rc])
         lattices = torch.einsum("bik,blk->bil", lattices, deform)  # each row a -> (I+e) a
