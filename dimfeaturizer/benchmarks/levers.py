@@ -39,6 +39,7 @@ from ..estimators import DIMEncoder
 from ..training import FALSE_SAMPLE_KINDS
 from .polymorphs import centred, head, pair_order_accuracy, polymorph_groups
 from .protocol import LABEL_POOL_SIZE, filter_frame, make_splits
+from .records import append_record, read_records, write_report
 from .representation import DEFAULT_DATA, head_model, load_data
 
 VALIDATION_SIZE = 2000
@@ -235,18 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "records.jsonl"
-    done = {}
-    if path.exists():
-        for r in map(json.loads, path.read_text().splitlines()):
-            done[(r["lever"], r["n_pretrain"] or args.n_pretrain, r["epochs"] or args.epochs,
-                  r["seed"])] = r  # fmt: skip
+    # the untrained row records 0 crystals and epochs: it belongs to every recipe scale
+    done = read_records(path, lambda r: (r["lever"], r["n_pretrain"] or args.n_pretrain,
+                                         r["epochs"] or args.epochs, r["seed"]))  # fmt: skip
     records = []
     for lever in args.levers:
         record = done.get((lever, args.n_pretrain, args.epochs, args.seed))
         if record is None:
             record = score_lever(lever, df, d, args, out)
-            with open(path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_record(path, record)
         records.append(record)
         n = SIZES[-1]
         print(f"{lever}: pair order {record['yardstick_pair_order']:.3f}, e_form N={n} "
@@ -261,10 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         "train-pool crystals after the label pool. No test-pool crystal is used.\n\n"
         + table(records)
     )
-    (out / "summary.md").write_text(md)
-    (out / "results.json").write_text(json.dumps({"command": command, "records": records},
-                                                 indent=1) + "\n")  # fmt: skip
-    print(md)
+    write_report(out, md, command, records)
     return 0
 
 

@@ -16,7 +16,6 @@ pairs whose order of stability it predicts (0.5 = chance; a tie counts half).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import warnings
@@ -31,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..estimators import VectorScaler
 from .protocol import filter_frame, make_splits
+from .records import append_record, read_records, write_report
 from .representation import DEFAULT_DATA, control_family, features, head_steps, load_data
 
 SCALINGS = ("selected", "column")
@@ -182,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "records.jsonl"
-    done = {}
-    if path.exists():
-        done = {_key(r): r for r in map(json.loads, path.read_text().splitlines())}
+    done = read_records(path, _key)
     records = []
     for name in args.featurisers:
         record = done.get(_key({"featuriser": name, "scaling": args.scaling,
@@ -192,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         if record is None:
             record = score(name, data, args.pretrained, args.cache_dir, args.n_jobs,
                            args.scaling, args.target)  # fmt: skip
-            with open(path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_record(path, record)
         records.append(record)
         print(f"{name}: pair order {record['pair_order']:.3f}", file=sys.stderr, flush=True)
     md = (
@@ -204,10 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "Ridge head. Pair order: the fraction of same-group test pairs ranked correctly "
         "(0.5 = chance).\n\n" + table(records)
     )
-    (out / "summary.md").write_text(md)
-    (out / "results.json").write_text(json.dumps({"command": command, "records": records},
-                                                 indent=1) + "\n")  # fmt: skip
-    print(md)
+    write_report(out, md, command, records)
     return 0
 
 

@@ -24,7 +24,7 @@ import time
 import warnings
 from pathlib import Path
 
-from .speed import DEFAULT_DATA, load_structures
+from .speed import DEFAULT_DATA, emit, load_structures
 
 
 def write_files(structures: list, folder: Path) -> list[str]:
@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         results["one_process"] = one_process(paths)
         results["dask"] = [dask_cluster(paths, w, args.files_per_partition)
                            for w in args.workers]  # fmt: skip
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(results, args.out)
     return 0
 
 

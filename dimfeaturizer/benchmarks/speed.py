@@ -235,11 +235,16 @@ def main(argv: list[str] | None = None) -> int:
         results["memory_pretraining"] = _peak_rss_child(
             "train", structures[: args.n_memory_train], args.device, pretrained
         )
+    emit(results, args.out)
+    return 0
+
+
+def emit(results: dict, out: str | None) -> None:
+    """Print the results as JSON, and write them to ``out`` if given."""
     text = json.dumps(results, indent=2)
     print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    return 0
+    if out:
+        Path(out).write_text(text + "\n")
 
 
 if __name__ == "__main__":
