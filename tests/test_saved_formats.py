@@ -70,11 +70,17 @@ def test_one_recipe_for_the_untrained_model(k):
                for name, v in model.state_dict().items())
 
 
-def test_cli_pretrain_records_how_it_trained(tmp_path, mp_entries):
+def _cif_folder(tmp_path, mp_entries, n: int):
+    """The first ``n`` fixture crystals as CIF files in a fresh folder."""
     folder = tmp_path / "in"
     folder.mkdir()
-    for name, entry in list(mp_entries.items())[:6]:
+    for name, entry in list(mp_entries.items())[:n]:
         entry["structure"].to(filename=str(folder / f"{name}.cif"))
+    return folder
+
+
+def test_cli_pretrain_records_how_it_trained(tmp_path, mp_entries):
+    folder = _cif_folder(tmp_path, mp_entries, 6)
     out = tmp_path / "out"
     assert main(["pretrain", str(folder), "--out", str(out), "--epochs", "2", "--seed", "3",
                  "--device", "cpu", "--config", '{"post_pool_hidden": 32}']) == 0
@@ -87,10 +93,7 @@ def test_cli_pretrain_records_how_it_trained(tmp_path, mp_entries):
 
 def test_cli_pretrain_geometry_and_denoising(tmp_path, mp_entries):
     """The objective's options reach the estimator and are recorded with the weights."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for name, entry in list(mp_entries.items())[:5]:
-        entry["structure"].to(filename=str(folder / f"{name}.cif"))
+    folder = _cif_folder(tmp_path, mp_entries, 5)
     out = tmp_path / "out"
     config = '{"post_pool_hidden": 32, "denoising_head": true, "distance_basis": 8}'
     assert main(["pretrain", str(folder), "--out", str(out), "--epochs", "1", "--device", "cpu",
