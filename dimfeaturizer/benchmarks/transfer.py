@@ -32,6 +32,7 @@ import pandas as pd
 from sklearn.metrics import mean_absolute_error
 
 from .protocol import SIZES, filter_frame, make_splits
+from .records import read_records
 from .representation import DEFAULT_DATA, box_plots, load_data, make_pipeline, summary_table
 
 FINE_TUNED = ("finetune", "finetune_random", "finetune_transfer", "finetune_frozen")
@@ -171,9 +172,7 @@ def run(args: argparse.Namespace, overrides: dict) -> list[dict]:
             pickle.dump(design(df, args.validation, args.test_size), fh)
     donors = out / "donors"
     jsonl = out / "records.jsonl"
-    done = {}
-    if jsonl.exists():
-        done = {_key(r): r for r in map(json.loads, jsonl.read_text().splitlines())}
+    done = read_records(jsonl, _key)
     # rows in the order asked (a partial run has the first rows complete), long fits first
     jobs = [
         {"row": row, "target": target, "n": n, "repeat": r}
