@@ -6,6 +6,7 @@ are averaged over the ranks. Outside a launcher everything here is a no-op.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -46,7 +47,15 @@ def join() -> World:
         if not launched():
             return World()
         dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+        # leave the group before the interpreter tears down: a gloo group still alive at
+        # exit can abort the process ("terminate called without an active exception")
+        atexit.register(_leave)
     return current()
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def local_device(device: torch.device) -> torch.device:
