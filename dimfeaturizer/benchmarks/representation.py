@@ -203,6 +203,11 @@ def _fit_score(job: dict, pretrained, cache_dir, pool, y_pool, subsets, test, y_
     return records
 
 
+def _numbered_fit_score(i: int, *args) -> tuple[int, list]:
+    """``_fit_score`` tagged with its job's position, for results that arrive unordered."""
+    return i, _fit_score(*args)
+
+
 def _key(record: dict) -> tuple:
     """The job a record belongs to: featuriser, target, head, N, scaling, and what else
     changes its numbers (the weights under test, a shortened test set)."""
@@ -247,50 +252,57 @@ def run(
         n: [[position[i] for i in splits.labelled(n, r)] for r in range(repeats)]
         for n in ([] if featurise_only else sizes)  # featurising needs no labelled subsets
     }
-    records = []
-    for name in featurisers:
-        jobs = [
+    jobs = {
+        name: [
             {"featuriser": name, "target": target, "head": head, "n": n, "scaling": scaling,
              "pretrained": pretrained, "test_size": test_size}
             for target in targets
             for head in heads
             for n in sizes
-        ]  # fmt: skip
-        todo = [j for j in jobs if not set(range(repeats)) <= set(done.get(_key(j), {}))]
-        if featurise_only or todo:
+        ]
+        for name in featurisers
+    }  # fmt: skip
+    todo = [j for js in jobs.values() for j in js
+            if not set(range(repeats)) <= set(done.get(_key(j), {}))]
+    for name in featurisers:
+        if featurise_only or any(j["featuriser"] == name for j in todo):
             t0 = time.perf_counter()  # featurise every needed structure once (cached)
             for part in name.split("+"):  # a union's parts, one cache each
                 features(part, pretrained, cache_dir, n_jobs, progress=True).fit().transform(
                     [structures[i] for i in needed]
                 )
             featurise_seconds[name] = time.perf_counter() - t0
-        if featurise_only:
-            continue
-        for job, job_records in _fit_jobs(todo, n_jobs, pretrained, cache_dir, pool, df,
-                                          splits, subsets, test_structures, test):
-            done.setdefault(_key(job), {}).update({r["repeat"]: r for r in job_records})
-            if records_path is not None:
-                with open(records_path, "a") as fh:
-                    fh.writelines(json.dumps(r) + "\n" for r in job_records)
-        for job in jobs:
-            records += [done[_key(job)][r] for r in range(repeats)]
-        print(f"{name}: done", file=sys.stderr, flush=True)
+    if featurise_only:
+        return [], featurise_seconds
+    for job, job_records in _fit_jobs(todo, n_jobs, pretrained, cache_dir, pool, df,
+                                      splits, subsets, test_structures, test):
+        done.setdefault(_key(job), {}).update({r["repeat"]: r for r in job_records})
+        if records_path is not None:
+            with open(records_path, "a") as fh:
+                fh.writelines(json.dumps(r) + "\n" for r in job_records)
+        print(f"{job['featuriser']} {job['target']} {job['head']} N={job['n']}: done",
+              file=sys.stderr, flush=True)
+    records = [done[_key(j)][r] for js in jobs.values() for j in js for r in range(repeats)]
     return records, featurise_seconds
 
 
 def _fit_jobs(todo, n_jobs, pretrained, cache_dir, pool, df, splits, subsets, test_structures,
               test):
-    """Yield ``(job, records)`` as the worker processes finish them, in order.
+    """Yield ``(job, records)`` as the worker processes finish them, in any order.
 
-    joblib shuts its shared executor down when a result generator is collected before it
-    is exhausted; a generator kept in a loop variable is collected only when the next one
-    has started, killing that one's workers. Here the generator lives and dies inside one
+    The jobs of every featuriser go to one pool, the costliest first (MLP before Ridge,
+    large N before small), so that no worker idles behind one long N = 1000 job; each
+    job's records are yielded (and appended) as soon as it ends, so a kill loses only
+    the jobs in flight. joblib shuts its shared executor down when a result generator
+    is collected before it is exhausted; here the generator lives and dies inside one
     call, consumed to the end."""
     if not todo:
         return
+    todo = sorted(todo, key=lambda j: (j["head"] == "mlp", j["n"]), reverse=True)
     y = {t: df[t].to_numpy(dtype=float) for t in {job["target"] for job in todo}}
-    results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(
-        joblib.delayed(_fit_score)(
+    results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        joblib.delayed(_numbered_fit_score)(
+            i,
             job,
             pretrained,
             cache_dir,
@@ -300,9 +312,9 @@ def _fit_jobs(todo, n_jobs, pretrained, cache_dir, pool, df, splits, subsets, te
             test_structures,
             y[job["target"]][test],
         )
-        for job in todo
+        for i, job in enumerate(todo)
     )
-    for i, job_records in enumerate(results):
+    for i, job_records in results:
         yield todo[i], job_records
 
 
