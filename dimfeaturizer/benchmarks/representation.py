@@ -75,12 +75,18 @@ def featuriser(name: str, pretrained: str | None = None):
             pretrained=None, config=pretrained or DEFAULT_PRETRAINED, random_state=seed
         )
     from matminer.featurizers.composition import ElementProperty
-    from matminer.featurizers.structure import OrbitalFieldMatrix, XRDPowderPattern
+    from matminer.featurizers.structure import (
+        DensityFeatures,
+        OrbitalFieldMatrix,
+        XRDPowderPattern,
+    )
 
     if name == "ofm":
         return MatminerTransformer(OrbitalFieldMatrix, {"period_tag": False, "flatten": True})
     if name == "xrd":
         return MatminerTransformer(XRDPowderPattern, {})
+    if name == "density":  # density, volume per atom, packing fraction: geometry, no graph
+        return MatminerTransformer(DensityFeatures, {})
     if name == "magpie":
         return MatminerTransformer(ElementProperty, preset="magpie", on="composition")
     if name == "chgnet":
@@ -89,7 +95,7 @@ def featuriser(name: str, pretrained: str | None = None):
         return CHGNetFeatures()
     raise ValueError(
         f"unknown featuriser {name!r}; choose from dim, dim_untrained, "
-        f"{UNTRAINED_PREFIX}<seed>, ofm, xrd, magpie, {', '.join(OPTIONAL)}, "
+        f"{UNTRAINED_PREFIX}<seed>, ofm, xrd, density, magpie, {', '.join(OPTIONAL)}, "
         "or parts joined by '+'"
     )
 

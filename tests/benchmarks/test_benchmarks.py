@@ -19,7 +19,7 @@ import pytest
 import torch
 from matminer.featurizers.base import BaseFeaturizer
 from matminer.featurizers.composition import ElementProperty
-from matminer.featurizers.structure import OrbitalFieldMatrix
+from matminer.featurizers.structure import DensityFeatures, OrbitalFieldMatrix
 from pymatgen.core import Lattice, Structure
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_selection import VarianceThreshold
@@ -479,6 +479,7 @@ def test_featuriser_factory_matches_protocol():
     ofm = representation.featuriser("ofm")
     assert ofm.featurizer_cls is OrbitalFieldMatrix
     assert ofm.params == {"period_tag": False, "flatten": True}
+    assert representation.featuriser("density").featurizer_cls is DensityFeatures
     magpie = representation.featuriser("magpie")
     assert (magpie.featurizer_cls, magpie.preset, magpie.on) == (
         ElementProperty,
