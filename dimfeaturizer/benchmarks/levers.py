@@ -61,6 +61,9 @@ LEVERS: dict[str, dict | None] = {
                          "displacement": 0.4},
     "strain": {"false_samples": (*FALSE_SAMPLE_KINDS, "strain")},
     "geometry": {"false_samples": GEOMETRY_KINDS},
+    # no synthetic negative that changes composition: only geometry and arrangement are
+    # left for the critics beyond the always-on "another crystal" negative
+    "geometry_only": {"false_samples": ("permutation", "displacement", "strain")},
     "basis+geometry": {"config": {"distance_basis": 32}, "false_samples": GEOMETRY_KINDS},
     "denoise": {"config": {"denoising_head": True}, "denoise": 1.0},
     "geometry+denoise": {"config": {"denoising_head": True}, "denoise": 1.0,

@@ -943,9 +943,9 @@ def test_more_repeats_resume_without_counting_any_twice(frame, tmp_path):
 
 def test_parallel_run_over_several_featurisers(frame, tmp_path):
     """Two worker processes, two featurisers, the first already done (a resume): the
-    second featuriser's jobs still find the executor (a job generator left unconsumed once
-    shut it down) and score as one process does."""
-    kwargs = dict(targets=["e_form"], heads=["ridge"], sizes=[5], repeats=2,
+    second's jobs, pooled and finishing in any order, are each credited to their own
+    (featuriser, N) and score as one process does."""
+    kwargs = dict(targets=["e_form"], heads=["ridge"], sizes=[5, 6], repeats=2,
                   cache_dir=tmp_path / "cache")  # fmt: skip
     records = tmp_path / "records.jsonl"
     representation.run(frame, featurisers=["magpie"], n_jobs=1, records_path=records, **kwargs)
@@ -954,4 +954,6 @@ def test_parallel_run_over_several_featurisers(frame, tmp_path):
                                      **kwargs)  # fmt: skip
     serial, _ = representation.run(frame, featurisers=both, n_jobs=1, **kwargs)
     assert [r["mae"] for r in parallel] == [r["mae"] for r in serial]
-    assert len(parallel) == 2 * 2
+    assert [(r["featuriser"], r["n"]) for r in parallel] == [
+        (r["featuriser"], r["n"]) for r in serial]
+    assert len(parallel) == 2 * 2 * 2
