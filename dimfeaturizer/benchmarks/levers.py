@@ -202,14 +202,18 @@ def score_lever(lever: str, df: pd.DataFrame, d: dict, args, out: Path) -> dict:
 
 
 def table(records: list[dict]) -> str:
+    """One row per record; a seed column when the records span several seeds."""
+    seeds = len({r["seed"] for r in records}) > 1
     cols = ["yardstick_pair_order", "yardstick_mae",
             *(f"{t}_{n}" for t in TARGETS for n in SIZES)]  # fmt: skip
-    head_row = ("| lever | what changes | yardstick pair order | yardstick MAE | "
+    head_row = ("| lever | " + ("seed | " if seeds else "") + "what changes | yardstick pair "
+                "order | yardstick MAE | "
                 + " | ".join(f"{t} val MAE N={n}" for t in TARGETS for n in SIZES) + " |")
-    lines = [head_row, "|" + "---|" * (len(cols) + 2)]
+    lines = [head_row, "|" + "---|" * (len(cols) + 2 + seeds)]
     for r in records:
         cells = [f"{r[c]:.3f}" if "pair" in c else f"{r[c]:.4f}" for c in cols]
-        lines.append(f"| {r['lever']} | {r['settings']} | " + " | ".join(cells) + " |")
+        seed = f"{r['seed']} | " if seeds else ""
+        lines.append(f"| {r['lever']} | {seed}{r['settings']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="weights whose architecture and learning rate are the recipe")
     p.add_argument("--n-pretrain", type=int, default=3000)
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="one or more seeds; each draws its own pretraining crystals and "
+                   "initial weights, so several measure the levers' seed noise")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
     p.add_argument("--out", default="docs/benchmarks/levers")
     args = p.parse_args(argv)
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     df = filter_frame(load_data(args.data, None))
-    d = design(df, args.n_pretrain, args.seed)
+    d = design(df, args.n_pretrain, args.seed[0])
     if not len(d["validation"]):
         raise ValueError(f"no train-pool crystals after the label pool of {LABEL_POOL_SIZE}")
     out = Path(args.out)
@@ -243,19 +249,23 @@ def main(argv: list[str] | None = None) -> int:
     done = read_records(path, lambda r: (r["lever"], r["n_pretrain"] or args.n_pretrain,
                                          r["epochs"] or args.epochs, r["seed"]))  # fmt: skip
     records = []
-    for lever in args.levers:
-        record = done.get((lever, args.n_pretrain, args.epochs, args.seed))
-        if record is None:
-            record = score_lever(lever, df, d, args, out)
-            append_record(path, record)
-        records.append(record)
-        n = SIZES[-1]
-        print(f"{lever}: pair order {record['yardstick_pair_order']:.3f}, e_form N={n} "
-              f"{record[f'e_form_{n}']:.4f}", file=sys.stderr, flush=True)  # fmt: skip
+    for seed in args.seed:
+        run = argparse.Namespace(**{**vars(args), "seed": seed})
+        d = design(df, args.n_pretrain, seed)
+        for lever in args.levers:
+            record = done.get((lever, args.n_pretrain, args.epochs, seed))
+            if record is None:
+                record = score_lever(lever, df, d, run, out)
+                append_record(path, record)
+            records.append(record)
+            n = SIZES[-1]
+            print(f"{lever} (seed {seed}): pair order {record['yardstick_pair_order']:.3f}, "
+                  f"e_form N={n} {record[f'e_form_{n}']:.4f}", file=sys.stderr, flush=True)
     md = (
         "# Pretraining levers at small scale\n\nCommand:\n\n```\n" + command + "\n```\n\n"
         f"Each lever pretrains the `{args.base}` architecture with its learning rate on "
-        f"{args.n_pretrain} train-pool crystals for {args.epochs} epochs (seed {args.seed}). "
+        f"{args.n_pretrain} train-pool crystals for {args.epochs} epochs "
+        f"(seed {', '.join(map(str, args.seed))}: the crystals and the initial weights). "
         f"Yardstick: {len(d['yardstick'])} train-pool crystals in polymorph groups, "
         "out-of-fold Ridge predictions under GroupKFold(5). Validation: median MAE over "
         f"{REPEATS} labelled subsets (Ridge, selected scaling) on the {VALIDATION_SIZE} "

@@ -59,3 +59,12 @@ def test_two_levers_run_and_resume(data_file, tmp_path, monkeypatch):
     assert "| displacement |" in (out / "summary.md").read_text()
     assert levers.main(argv) == 0  # resumes: nothing scored twice
     assert len((out / "records.jsonl").read_text().splitlines()) == 2
+    # a second seed adds its own rows (the untrained draw 1) and keeps the first seed's
+    assert levers.main([*argv, "--seed", "0", "1"]) == 0
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert [(r["lever"], r["seed"]) for r in records[2:]] == [
+        ("untrained", 1), ("displacement", 1)]
+    scores = [{k: v for k, v in r.items() if k != "seed"} for r in (records[0], records[2])]
+    assert scores[0] != scores[1]  # another random draw, other scores
+    summary = (out / "summary.md").read_text()
+    assert "| untrained | 1 |" in summary and "| displacement | 0 |" in summary
