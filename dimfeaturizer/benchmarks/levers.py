@@ -217,6 +217,23 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_noise(earlier, records: list[dict], args) -> str:
+    """A table of every lever of this scale scored at more than one seed, from this run
+    and the records file: the spread that a difference between levers must beat."""
+    rows = {(r["lever"], r["seed"]): r for r in (*earlier, *records)
+            if (r["n_pretrain"] or args.n_pretrain, r["epochs"] or args.epochs)
+            == (args.n_pretrain, args.epochs)}  # fmt: skip
+    seeds: dict[str, int] = {}
+    for lever, _ in rows:
+        seeds[lever] = seeds.get(lever, 0) + 1
+    several = sorted((k for k in rows if seeds[k[0]] > 1), key=lambda k: (k[0], k[1]))
+    if not several:
+        return ""
+    return ("\n## Seed noise\n\nEvery lever of this scale scored at more than one seed "
+            "(from `records.jsonl`, whichever command scored it).\n\n"
+            + table([rows[k] for k in several]))
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     p = argparse.ArgumentParser(description=__doc__,
@@ -271,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{REPEATS} labelled subsets (Ridge, selected scaling) on the {VALIDATION_SIZE} "
         "train-pool crystals after the label pool. No test-pool crystal is used.\n\n"
         + table(records)
+        + seed_noise(done.values(), records, args)
     )
     write_report(out, md, command, records)
     return 0

@@ -57,6 +57,7 @@ def test_two_levers_run_and_resume(data_file, tmp_path, monkeypatch):
                                                  n_pretrain=12, epochs=1, seed=0))
     assert (run / "weights" / "displacement" / "config.json").exists()
     assert "| displacement |" in (out / "summary.md").read_text()
+    assert "Seed noise" not in (out / "summary.md").read_text()
     assert levers.main(argv) == 0  # resumes: nothing scored twice
     assert len((out / "records.jsonl").read_text().splitlines()) == 2
     # a second seed adds its own rows (the untrained draw 1) and keeps the first seed's
@@ -68,3 +69,7 @@ def test_two_levers_run_and_resume(data_file, tmp_path, monkeypatch):
     assert scores[0] != scores[1]  # another random draw, other scores
     summary = (out / "summary.md").read_text()
     assert "| untrained | 1 |" in summary and "| displacement | 0 |" in summary
+    # a later run of one lever at one seed still shows the spread the file holds
+    assert levers.main([*argv[:3], "untrained", *argv[5:]]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "## Seed noise" in summary and "| displacement | 1 |" in summary
