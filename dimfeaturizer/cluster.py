@@ -4,9 +4,9 @@ partition, failed entries as NaN rows with their error.
 ``featurize_dask`` takes a Dask Series of pymatgen Structures (its index is kept) or CIF /
 POSCAR / JSON files (a glob or a list of paths, read lazily inside the partitions, so no
 structure ever passes through the client) and returns a lazy Dask DataFrame with columns
-``dim_0 … dim_127`` and ``error``. Write it with ``to_parquet``: partition by partition,
-memory bounded by the partition size, not the data set. Needs ``pip install
-'dimfeaturizer[dask]'``.
+``dim_0``, ``dim_1``, … (128 with the default read-out) and ``error``. Write it with
+``to_parquet``: partition by partition, memory bounded by the partition size, not the
+data set. Needs ``pip install 'dimfeaturizer[dask]'``.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def featurize_dask(
     files_per_partition: int = 1000,
     structures_per_partition: int = 1000,
 ):
-    """A lazy Dask DataFrame of the encoder's vectors (``dim_0 … dim_127``) and an
+    """A lazy Dask DataFrame of the encoder's vectors (``dim_0``, ``dim_1``, …; 128 with
+    the default read-out) and an
     ``error`` column (None where the entry was encoded; the reason and a NaN row where not).
 
     Parameters

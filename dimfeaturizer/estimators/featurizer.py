@@ -69,7 +69,8 @@ class DeepInfoMaxFeaturizer(BaseFeaturizer):
     Features
     --------
     dim_0 ... dim_127: coordinates of the crystal in the learned representation space
-    (the global Site-Net vector; no individual physical meaning).
+    (the global Site-Net vector; no individual physical meaning). Weights read out as
+    ``mu+sites`` give more columns (``config.vector_dim``).
     """
 
     def __init__(self, encoder: DIMEncoder | None = None):
