@@ -26,6 +26,7 @@ import shutil
 import sys
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -223,9 +224,7 @@ def seed_noise(earlier, records: list[dict], args) -> str:
     rows = {(r["lever"], r["seed"]): r for r in (*earlier, *records)
             if (r["n_pretrain"] or args.n_pretrain, r["epochs"] or args.epochs)
             == (args.n_pretrain, args.epochs)}  # fmt: skip
-    seeds: dict[str, int] = {}
-    for lever, _ in rows:
-        seeds[lever] = seeds.get(lever, 0) + 1
+    seeds = Counter(lever for lever, _ in rows)
     several = sorted((k for k in rows if seeds[k[0]] > 1), key=lambda k: (k[0], k[1]))
     if not several:
         return ""
@@ -256,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     df = filter_frame(load_data(args.data, None))
-    d = design(df, args.n_pretrain, args.seed[0])
+    designs = {seed: design(df, args.n_pretrain, seed) for seed in args.seed}
+    d = designs[args.seed[0]]  # the yardstick and validation crystals are every seed's
     if not len(d["validation"]):
         raise ValueError(f"no train-pool crystals after the label pool of {LABEL_POOL_SIZE}")
     out = Path(args.out)
@@ -268,11 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for seed in args.seed:
         run = argparse.Namespace(**{**vars(args), "seed": seed})
-        d = design(df, args.n_pretrain, seed)
         for lever in args.levers:
             record = done.get((lever, args.n_pretrain, args.epochs, seed))
             if record is None:
-                record = score_lever(lever, df, d, run, out)
+                record = score_lever(lever, df, designs[seed], run, out)
                 append_record(path, record)
             records.append(record)
             n = SIZES[-1]

@@ -45,6 +45,7 @@ from ..estimators import VectorScaler
 from .adapters import MatminerTransformer
 from .cache import CachedFeaturizer
 from .protocol import REPEATS, SIZES, filter_frame, make_splits
+from .records import append_record
 
 DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
 UNTRAINED_PREFIX = "dim_untrained_rs"
@@ -284,8 +285,8 @@ def run(
                                       splits, subsets, test_structures, test):
         done.setdefault(_key(job), {}).update({r["repeat"]: r for r in job_records})
         if records_path is not None:
-            with open(records_path, "a") as fh:
-                fh.writelines(json.dumps(r) + "\n" for r in job_records)
+            for r in job_records:
+                append_record(Path(records_path), r)
         print(f"{job['featuriser']} {job['target']} {job['head']} N={job['n']}: done",
               file=sys.stderr, flush=True)
     records = [done[_key(j)][r] for js in jobs.values() for j in js for r in range(repeats)]
