@@ -45,7 +45,7 @@ from ..estimators import VectorScaler
 from .adapters import MatminerTransformer
 from .cache import CachedFeaturizer
 from .protocol import REPEATS, SIZES, filter_frame, make_splits
-from .records import append_record
+from .records import append_record, read_records
 
 DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
 UNTRAINED_PREFIX = "dim_untrained_rs"
@@ -245,10 +245,10 @@ def run(
     structures = list(df["structure"])
     needed = np.unique(np.concatenate([splits.label_pool, test]))
     done: dict[tuple, dict[int, dict]] = {}  # job -> repeat -> record (the last one wins)
-    if records_path is not None and Path(records_path).exists():
-        for line in Path(records_path).read_text().splitlines():
-            r = json.loads(line)
-            done.setdefault(_key(r), {})[r["repeat"]] = r
+    if records_path is not None:
+        by_repeat = read_records(Path(records_path), lambda r: (_key(r), r["repeat"]))
+        for (job, repeat), r in by_repeat.items():
+            done.setdefault(job, {})[repeat] = r
     featurise_seconds = {}
     # what every job needs, built once: the label pool, the test set, and each N's
     # labelled subsets as positions into the pool (repeat r = subset r)
@@ -645,9 +645,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _read_records(out: Path, args) -> list[dict]:
     """The records a rerun of ``args`` would report, from ``records.jsonl`` alone."""
-    latest = {}
-    for r in map(json.loads, (out / "records.jsonl").read_text().splitlines()):
-        latest[(*_key(r), r["repeat"])] = r
+    latest = read_records(out / "records.jsonl", lambda r: (*_key(r), r["repeat"]))
     return [
         latest[key]
         for f in args.featurisers for t in args.target for h in args.heads for n in args.sizes
