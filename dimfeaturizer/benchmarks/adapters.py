@@ -84,7 +84,10 @@ class CHGNetFeatures(TransformerMixin, BaseEstimator):
             structures, task="e", return_crystal_feas=True, batch_size=self.batch_size
         )
         out = [out] if isinstance(out, dict) else out
-        return np.stack([np.asarray(p["crystal_fea"], dtype=np.float64) for p in out])
+        return np.stack([self._row(p) for p in out])
+
+    def _row(self, prediction: dict) -> np.ndarray:
+        return np.asarray(prediction["crystal_fea"], dtype=np.float64)
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")
@@ -106,3 +109,24 @@ class CHGNetFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "model_")
         return np.asarray([f"chgnet_{i}" for i in range(self.n_features_)], dtype=object)
+
+
+class CHGNetEnergy(CHGNetFeatures):
+    """CHGNet's predicted energy per atom (eV), one column: not a representation but a
+    supervised reference for the polymorph yardstick. Within a formula group its
+    differences are formation-energy differences, and CHGNet's energy is a nonlinear head
+    on the crystal vector ``CHGNetFeatures`` returns (plus a composition term that
+    centring removes), so the pair is the same information read linearly and read by the
+    model that was trained on it."""
+
+    def fit(self, X=None, y=None):
+        super().fit(X, y)
+        self.n_features_ = 1
+        return self
+
+    def _row(self, prediction: dict) -> np.ndarray:
+        return np.asarray([prediction["e"]], dtype=np.float64)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return np.asarray(["chgnet_energy_per_atom"], dtype=object)

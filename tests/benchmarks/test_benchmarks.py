@@ -917,6 +917,26 @@ def test_chgnet_features_are_the_crystal_vector(structures):
     assert not np.allclose(x[0], x[1])
 
 
+def test_chgnet_energy_is_chgnets_own_prediction(structures):
+    """The yardstick's supervised reference: one column, CHGNet's energy per atom as its
+    ``predict_structure`` gives it, higher for a crystal squeezed by 10 %; NaN where CHGNet
+    cannot build a graph."""
+    pytest.importorskip("chgnet")
+    from dimfeaturizer.benchmarks.adapters import CHGNetEnergy
+
+    step = representation.featuriser("chgnet_energy")
+    assert isinstance(step, CHGNetEnergy)
+    squeezed = structures[0].copy()
+    squeezed.scale_lattice(structures[0].volume * 0.9**3)
+    lone = Structure(Lattice.cubic(30.0), ["Na"], [[0, 0, 0]])
+    x = step.fit().transform([*structures[:2], squeezed, lone])
+    assert x.shape == (4, 1) and step.n_failed_ == 1 and np.isnan(x[3, 0])
+    own = [step.model_.predict_structure(s, task="e")["e"] for s in structures[:2]]
+    np.testing.assert_allclose(x[:2, 0], own, rtol=1e-5)
+    assert x[2, 0] > x[0, 0]
+    assert list(step.get_feature_names_out()) == ["chgnet_energy_per_atom"]
+
+
 def test_more_repeats_resume_without_counting_any_twice(frame, tmp_path):
     from matminer.utils.io import store_dataframe_as_json
 
