@@ -66,8 +66,8 @@ LEVERS: dict[str, dict | None] = {
     # left for the critics beyond the always-on "another crystal" negative
     "geometry_only": {"false_samples": ("permutation", "displacement", "strain")},
     "basis+geometry": {"config": {"distance_basis": 32}, "false_samples": GEOMETRY_KINDS},
-    # the KL prior on site and crystal vectors is a bottleneck: a weaker one may leave the
-    # crystal vector the small within-formula differences the polymorph yardstick reads
+    # is the KL prior on site and crystal vectors a bottleneck? A weaker one might leave
+    # the crystal vector the small within-formula differences the yardstick reads
     "weak_prior": {"beta": 0.01},
     "denoise": {"config": {"denoising_head": True}, "denoise": 1.0},
     "geometry+denoise": {"config": {"denoising_head": True}, "denoise": 1.0,
