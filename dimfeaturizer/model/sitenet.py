@@ -144,7 +144,8 @@ class DenoisingHead(nn.Module):
     """Predicts, for each pair of a perturbed crystal, the real distance minus the
     perturbed one (in units of the perturbation) from the row's site vector, the
     neighbour's species and the perturbed distance: the invariant, per-bond form of
-    denoising pretraining."""
+    denoising pretraining. Its hidden width is the attention MLP's (``attention_hidden``):
+    a training-only head gets no size setting of its own."""
 
     def __init__(self, config: SiteNetConfig, n_feat: int):
         super().__init__()
