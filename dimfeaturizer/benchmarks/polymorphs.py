@@ -8,6 +8,11 @@ predict nothing. The protocol's Ridge head is trained on every train-pool group 
 and scored on every test-pool group member: MAE, and the fraction of same-group test
 pairs whose order of stability it predicts (0.5 = chance; a tie counts half).
 
+``--head mlp`` is a diagnostic beside the protocol: a linear head must rank every
+chemistry's polymorphs along one direction of feature space, so the protocol's MLP head
+is fitted to the raw vectors and raw target instead (it may read geometry in the light of
+chemistry), and its predictions are centred within each group before scoring.
+
     python -m dimfeaturizer.benchmarks.polymorphs --data ../shared/data/mp_eform_gap.json.gz \\
         --featurisers dim dim_untrained dim_untrained_rs1 xrd ofm magpie \\
         --out docs/benchmarks/polymorphs
@@ -31,9 +36,23 @@ from sklearn.preprocessing import StandardScaler
 from ..estimators import VectorScaler
 from .protocol import filter_frame, make_splits
 from .records import append_record, read_records, write_report
-from .representation import DEFAULT_DATA, control_family, features, head_steps, load_data
+from .representation import (
+    CV_FOLDS,
+    DEFAULT_DATA,
+    HEADS,
+    control_family,
+    features,
+    head_steps,
+    load_data,
+)
 
 SCALINGS = ("selected", "column")
+HEAD_TEXT = {
+    "ridge": "features minus their group's mean vector; the protocol's Ridge head.",
+    "mlp": "the protocol's MLP head (a diagnostic, not the yardstick) fitted to the raw "
+    "vectors and raw target of the train-pool members, its test predictions then centred "
+    "within each group.",
+}
 
 
 def polymorph_groups(formulas: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -76,14 +95,15 @@ def pair_order_accuracy(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarr
     return right / total if total else float("nan")
 
 
-def head(scaling: str) -> Pipeline | GridSearchCV:
-    """The protocol's Ridge head; ``selected`` chooses its scaler by 5-fold CV grouped by
+def head(scaling: str, kind: str = "ridge") -> Pipeline | GridSearchCV:
+    """The protocol's ``kind`` head; ``selected`` chooses its scaler by CV grouped by
     formula (members of one group never straddle a fold)."""
-    pipe = Pipeline(head_steps("ridge", 0, "column"))
+    pipe = Pipeline(head_steps(kind, 0, "column"))
     if scaling == "column":
         return pipe
     return GridSearchCV(pipe, {"scale": [StandardScaler(), VectorScaler()]},
-                        cv=GroupKFold(5), scoring="neg_mean_absolute_error")  # fmt: skip
+                        cv=GroupKFold(CV_FOLDS[kind]),
+                        scoring="neg_mean_absolute_error")  # fmt: skip
 
 
 def design(df: pd.DataFrame, target: str = "e_form") -> dict:
@@ -101,6 +121,7 @@ def design(df: pd.DataFrame, target: str = "e_form") -> dict:
             "structures": list(df["structure"].iloc[members]),
             "groups": g,
             "y": centred(y[members], g),
+            "raw_y": y[members],
         }
     return out
 
@@ -108,28 +129,33 @@ def design(df: pd.DataFrame, target: str = "e_form") -> dict:
 def _key(record: dict) -> tuple:
     """What makes two records the same measurement (a rerun's record replaces it)."""
     return (record["featuriser"], record["scaling"], record.get("target", "e_form"),
-            record.get("pretrained"))
+            record.get("pretrained"), record.get("head", "ridge"))
 
 
 def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: str,
-          target: str = "e_form") -> dict:
+          target: str = "e_form", kind: str = "ridge") -> dict:
+    """One featuriser's record. The Ridge head learns centred targets from centred
+    features; the MLP diagnostic learns raw targets from raw features."""
     train, test = data["train"], data["test"]
     step = features(name, pretrained, cache_dir, n_jobs, progress=True)
     step.fit(train["structures"][:1])
-    x_train = centred(step.transform(train["structures"]), train["groups"])
-    x_test = centred(step.transform(test["structures"]), test["groups"])
+    x_train, x_test = step.transform(train["structures"]), step.transform(test["structures"])
+    y_train = train["raw_y"] if kind == "mlp" else train["y"]
+    if kind == "ridge":
+        x_train, x_test = centred(x_train, train["groups"]), centred(x_test, test["groups"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = head(scaling)
-        if not np.any(x_train):  # nothing varies within a group (composition features)
-            model = DummyRegressor().fit(x_train, train["y"])
+        model = head(scaling, kind)
+        if not np.any(centred(x_train, train["groups"])):  # nothing varies within a group
+            model = DummyRegressor().fit(x_train, y_train)
         elif scaling == "selected":
-            model.fit(x_train, train["y"], groups=train["groups"])
+            model.fit(x_train, y_train, groups=train["groups"])
         else:
-            model.fit(x_train, train["y"])
-    pred = model.predict(x_test)
+            model.fit(x_train, y_train)
+    pred = centred(model.predict(x_test), test["groups"])
     record = {
         "featuriser": name,
+        "head": kind,
         "scaling": scaling,
         "pretrained": pretrained,
         "target": target,
@@ -171,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                    default=["dim", "dim_untrained", "xrd", "ofm", "magpie"])
     p.add_argument("--pretrained", default=None, help="weights for 'dim' (default: bundled)")
     p.add_argument("--scaling", choices=SCALINGS, default="selected")
+    p.add_argument("--head", choices=HEADS, default="ridge",
+                   help="ridge: the protocol's yardstick; mlp: the diagnostic above")
     p.add_argument("--cache-dir", default=".cache/features")
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--out", default="docs/benchmarks/polymorphs")
@@ -186,10 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for name in args.featurisers:
         record = done.get(_key({"featuriser": name, "scaling": args.scaling,
-                                "target": args.target, "pretrained": args.pretrained}))
+                                "target": args.target, "pretrained": args.pretrained,
+                                "head": args.head}))  # fmt: skip
         if record is None:
             record = score(name, data, args.pretrained, args.cache_dir, args.n_jobs,
-                           args.scaling, args.target)  # fmt: skip
+                           args.scaling, args.target, args.head)  # fmt: skip
             append_record(path, record)
         records.append(record)
         print(f"{name}: pair order {record['pair_order']:.3f}", file=sys.stderr, flush=True)
@@ -197,9 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         f"# Structure-only yardstick (polymorphs)\n\nCommand:\n\n```\n{command}\n```\n\n"
         f"{records[0]['n_train']} train-pool and {records[0]['n_test']} test-pool crystals in "
         f"polymorph groups ({records[0]['n_test_groups']} test groups); target: {args.target} "
-        "minus its group's mean; features minus their group's mean vector; the protocol's "
-        "Ridge head. Pair order: the fraction of same-group test pairs ranked correctly "
-        "(0.5 = chance).\n\n" + table(records)
+        f"minus its group's mean; {HEAD_TEXT[args.head]} Pair order: the fraction of "
+        "same-group test pairs ranked correctly (0.5 = chance).\n\n" + table(records)
     )
     write_report(out, md, command, records)
     return 0

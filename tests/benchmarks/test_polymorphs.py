@@ -100,3 +100,26 @@ def test_composition_alone_is_chance_and_structure_is_not(frame, tmp_path):
     lines = (tmp_path / "out" / "records.jsonl").read_text().splitlines()
     assert polymorphs.main(argv) == 0  # resumes: nothing scored twice
     assert (tmp_path / "out" / "records.jsonl").read_text().splitlines() == lines
+
+
+def test_mlp_diagnostic_is_its_own_measurement(frame, tmp_path):
+    """``--head mlp`` fits raw vectors to raw targets; composition alone still scores
+    chance (its predictions are equal within a group), and its records never stand in for
+    the Ridge yardstick's (or the reverse)."""
+    from matminer.utils.io import store_dataframe_as_json
+
+    data = tmp_path / "data.json.gz"
+    store_dataframe_as_json(frame, str(data), pbar=False)
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--featurisers", "magpie", "dim_untrained",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]  # fmt: skip
+    assert polymorphs.main([*argv, "--head", "mlp"]) == 0
+    mlp = {r["featuriser"]: r for r in json.loads((out / "results.json").read_text())["records"]}
+    assert {r["head"] for r in mlp.values()} == {"mlp"}
+    assert mlp["magpie"]["pair_order"] == 0.5
+    assert 0.0 <= mlp["dim_untrained"]["pair_order"] <= 1.0
+    assert "MLP head" in (out / "summary.md").read_text()
+    assert polymorphs.main(argv) == 0  # the Ridge yardstick is scored, not read from MLP
+    ridge = json.loads((out / "results.json").read_text())["records"]
+    assert {r["head"] for r in ridge} == {"ridge"}
+    assert len((out / "records.jsonl").read_text().splitlines()) == 4
