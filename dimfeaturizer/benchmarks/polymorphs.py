@@ -12,6 +12,9 @@ pairs whose order of stability it predicts (0.5 = chance; a tie counts half).
 chemistry's polymorphs along one direction of feature space, so the protocol's MLP head
 is fitted to the raw vectors and raw target instead (it may read geometry in the light of
 chemistry), and its predictions are centred within each group before scoring.
+``--head finetune`` asks the same of the product's other path: a ``DIMRegressor``
+fine-tuned on the train-pool members, from the pretrained weights (``dim``) or an
+untrained draw's.
 
     python -m dimfeaturizer.benchmarks.polymorphs --data ../shared/data/mp_eform_gap.json.gz \\
         --featurisers dim dim_untrained dim_untrained_rs1 xrd ofm magpie \\
@@ -44,6 +47,7 @@ from .representation import (
     features,
     head_steps,
     load_data,
+    untrained_seed,
 )
 
 SCALINGS = ("selected", "column")
@@ -52,6 +56,9 @@ HEAD_TEXT = {
     "mlp": "the protocol's MLP head (a diagnostic, not the yardstick) fitted to the raw "
     "vectors and raw target of the train-pool members, its test predictions then centred "
     "within each group.",
+    "finetune": "a DIMRegressor (defaults) fine-tuned on the raw target of the train-pool "
+    "members from each row's weights (a diagnostic, not the yardstick), its test "
+    "predictions then centred within each group.",
 }
 
 
@@ -133,9 +140,41 @@ def _key(record: dict) -> tuple:
 
 
 def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: str,
-          target: str = "e_form", kind: str = "ridge") -> dict:
+          target: str = "e_form", kind: str = "ridge", finetune: dict | None = None) -> dict:
     """One featuriser's record. The Ridge head learns centred targets from centred
-    features; the MLP diagnostic learns raw targets from raw features."""
+    features; the MLP diagnostic learns raw targets from raw features; ``finetune``
+    trains a ``DIMRegressor`` (``finetune``: its overrides) from the featuriser's weights."""
+    train, test = data["train"], data["test"]
+    if kind == "finetune":
+        model = finetuned(name, pretrained, Path(cache_dir) / "finetune" / f"{name}-{target}",
+                          **(finetune or {}))  # fmt: skip
+        model.fit(train["structures"], train["raw_y"])
+        pred = centred(model.predict(test["structures"]), test["groups"])
+        scale = "none (fine-tuned end to end)"
+    else:
+        pred, scale = frozen_predictions(name, data, pretrained, cache_dir, n_jobs, scaling,
+                                         kind)  # fmt: skip
+    record = {
+        "featuriser": name,
+        "head": kind,
+        "scaling": scaling,
+        "pretrained": pretrained,
+        "target": target,
+        "mae": float(np.mean(np.abs(pred - test["y"]))),
+        "pair_order": pair_order_accuracy(test["y"], pred, test["groups"]),
+        "n_train": len(train["y"]),
+        "n_test": len(test["y"]),
+        "n_test_groups": int(len(np.unique(test["groups"]))),
+    }
+    if scale is not None:
+        record["scale"] = scale
+    return record
+
+
+def frozen_predictions(name: str, data: dict, pretrained, cache_dir, n_jobs: int,
+                       scaling: str, kind: str) -> tuple[np.ndarray, str | None]:
+    """Group-centred test predictions of a head on the frozen vectors, and the scaler
+    it chose (None when it chose none)."""
     train, test = data["train"], data["test"]
     step = features(name, pretrained, cache_dir, n_jobs, progress=True)
     step.fit(train["structures"][:1])
@@ -153,24 +192,30 @@ def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: st
         else:
             model.fit(x_train, y_train)
     pred = centred(model.predict(x_test), test["groups"])
-    record = {
-        "featuriser": name,
-        "head": kind,
-        "scaling": scaling,
-        "pretrained": pretrained,
-        "target": target,
-        "mae": float(np.mean(np.abs(pred - test["y"]))),
-        "pair_order": pair_order_accuracy(test["y"], pred, test["groups"]),
-        "n_train": len(train["y"]),
-        "n_test": len(test["y"]),
-        "n_test_groups": int(len(np.unique(test["groups"]))),
-    }
     if isinstance(model, DummyRegressor):
-        record["scale"] = "none (no feature varies within a group)"
-    elif scaling == "selected":
+        return pred, "none (no feature varies within a group)"
+    if scaling == "selected":
         chosen = model.best_params_["scale"]
-        record["scale"] = "column" if isinstance(chosen, StandardScaler) else "vector"
-    return record
+        return pred, "column" if isinstance(chosen, StandardScaler) else "vector"
+    return pred, None
+
+
+def finetuned(name: str, pretrained, checkpoint_dir: Path, **overrides):
+    """The ``DIMRegressor`` a featuriser name starts: ``dim`` from the weights under
+    test, an untrained draw from the same architecture at that draw's random weights
+    (the transfer benchmark's two starts). Checkpointed, so a killed run resumes."""
+    from ..estimators import DIMRegressor
+    from ..hub import DEFAULT_PRETRAINED
+
+    weights = pretrained or DEFAULT_PRETRAINED
+    if name == "dim":
+        return DIMRegressor(weights, random_state=0, checkpoint_dir=str(checkpoint_dir),
+                            **overrides)  # fmt: skip
+    seed = untrained_seed(name)
+    if seed is None:
+        raise ValueError(f"fine-tuning starts from 'dim' or an untrained draw, not {name!r}")
+    return DIMRegressor(None, config=weights, random_state=seed,
+                        checkpoint_dir=str(checkpoint_dir), **overrides)  # fmt: skip
 
 
 def table(records: list[dict]) -> str:
@@ -197,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                    default=["dim", "dim_untrained", "xrd", "ofm", "magpie"])
     p.add_argument("--pretrained", default=None, help="weights for 'dim' (default: bundled)")
     p.add_argument("--scaling", choices=SCALINGS, default="selected")
-    p.add_argument("--head", choices=HEADS, default="ridge",
-                   help="ridge: the protocol's yardstick; mlp: the diagnostic above")
+    p.add_argument("--head", choices=(*HEADS, "finetune"), default="ridge",
+                   help="ridge: the protocol's yardstick; mlp, finetune: the diagnostics above")
     p.add_argument("--cache-dir", default=".cache/features")
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--out", default="docs/benchmarks/polymorphs")

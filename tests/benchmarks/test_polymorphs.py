@@ -123,3 +123,23 @@ def test_mlp_diagnostic_is_its_own_measurement(frame, tmp_path):
     ridge = json.loads((out / "results.json").read_text())["records"]
     assert {r["head"] for r in ridge} == {"ridge"}
     assert len((out / "records.jsonl").read_text().splitlines()) == 4
+
+
+def test_finetune_diagnostic_trains_from_each_start(frame, tmp_path):
+    """``--head finetune``: a DIMRegressor from the pretrained weights and one from an
+    untrained draw; different starts give different predictions, composition names are
+    refused, and the record says what was measured."""
+    data = polymorphs.design(frame)
+    quick = {"epochs": 2, "patience": 1}
+    records = {
+        name: polymorphs.score(name, data, None, tmp_path, 1, "selected", "e_form",
+                               "finetune", quick)  # fmt: skip
+        for name in ("dim", "dim_untrained")
+    }
+    for r in records.values():
+        assert r["head"] == "finetune" and 0.0 <= r["pair_order"] <= 1.0
+        assert r["n_test"] == len(data["test"]["y"]) and np.isfinite(r["mae"])
+    assert records["dim"]["mae"] != records["dim_untrained"]["mae"]
+    assert (tmp_path / "finetune" / "dim-e_form").is_dir()  # checkpointed: a kill resumes
+    with pytest.raises(ValueError, match="fine-tuning starts from"):
+        polymorphs.finetuned("magpie", None, tmp_path)
