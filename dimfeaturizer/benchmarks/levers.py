@@ -221,12 +221,17 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def scale(record: dict, args: argparse.Namespace) -> tuple[int, int]:
+    """A record's pretraining scale (crystals, epochs); the untrained row records none and
+    belongs to every scale."""
+    return record["n_pretrain"] or args.n_pretrain, record["epochs"] or args.epochs
+
+
 def seed_noise(earlier, records: list[dict], args) -> str:
     """A table of every lever of this scale scored at more than one seed, from this run
     and the records file: the spread that a difference between levers must beat."""
     rows = {(r["lever"], r["seed"]): r for r in (*earlier, *records)
-            if (r["n_pretrain"] or args.n_pretrain, r["epochs"] or args.epochs)
-            == (args.n_pretrain, args.epochs)}  # fmt: skip
+            if scale(r, args) == (args.n_pretrain, args.epochs)}  # fmt: skip
     seeds = Counter(lever for lever, _ in rows)
     several = sorted((k for k in rows if seeds[k[0]] > 1), key=lambda k: (k[0], k[1]))
     if not several:
@@ -266,8 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "records.jsonl"
     # the untrained row records 0 crystals and epochs: it belongs to every recipe scale
-    done = read_records(path, lambda r: (r["lever"], r["n_pretrain"] or args.n_pretrain,
-                                         r["epochs"] or args.epochs, r["seed"]))  # fmt: skip
+    done = read_records(path, lambda r: (r["lever"], *scale(r, args), r["seed"]))
     records = []
     for seed in args.seed:
         run = argparse.Namespace(**{**vars(args), "seed": seed})

@@ -179,13 +179,14 @@ def frozen_predictions(name: str, data: dict, pretrained, cache_dir, n_jobs: int
     step = features(name, pretrained, cache_dir, n_jobs, progress=True)
     step.fit(train["structures"][:1])
     x_train, x_test = step.transform(train["structures"]), step.transform(test["structures"])
+    within = centred(x_train, train["groups"])
     y_train = train["raw_y"] if kind == "mlp" else train["y"]
     if kind == "ridge":
-        x_train, x_test = centred(x_train, train["groups"]), centred(x_test, test["groups"])
+        x_train, x_test = within, centred(x_test, test["groups"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = head(scaling, kind)
-        if not np.any(centred(x_train, train["groups"])):  # nothing varies within a group
+        if not np.any(within):  # nothing varies within a group (composition features)
             model = DummyRegressor().fit(x_train, y_train)
         elif scaling == "selected":
             model.fit(x_train, y_train, groups=train["groups"])
