@@ -208,10 +208,14 @@ def add_objective_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--denoise", type=float, default=0.0,
                         help="weight of the denoising term (needs --config with "
                         '"denoising_head": true; default: 0, off)')
+    parser.add_argument("--typicality", type=float, default=0.0,
+                        help="weight of the typicality term (needs --config with "
+                        '"typicality_critic": true; default: 0, off)')
 
 
 def objective_settings(args: argparse.Namespace) -> dict:
-    settings = {"displacement": args.displacement, "strain": args.strain, "denoise": args.denoise}
+    settings = {"displacement": args.displacement, "strain": args.strain,
+                "denoise": args.denoise, "typicality": args.typicality}  # fmt: skip
     if args.false_samples is not None:
         settings["false_samples"] = tuple(args.false_samples)
     return settings

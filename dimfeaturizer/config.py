@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from .data.elements import TABLE_NAME
 
-READOUTS = ("mu", "mu+sites")
+READOUTS = ("mu", "mu+sites", "mu+typicality")
 # fields added after weights were published, with their defaults: left out of config.json
 # at those defaults, so the weights stay readable by releases that predate them
 ADDED_LATER = {"distance_basis": 0, "distance_basis_max": 8.0, "denoising_head": False,
-               "readout": "mu"}  # fmt: skip
+               "typicality_critic": False, "readout": "mu"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,21 @@ class SiteNetConfig:
     # a pair head that predicts how far each bond of a perturbed crystal is from its real
     # length (pretraining's optional denoising term; unused by the vector)
     denoising_head: bool = False
-    # the vector the encoder returns: the crystal mean mu alone, or mu beside the mean of
-    # the site vectors (graph-level readout of both levels, as InfoGraph reads every layer)
+    # a critic that scores each site vector against its crystal's composition alone, so
+    # that its mean over a crystal's sites estimates how typical the crystal's local
+    # environments are for its chemistry (pretraining's optional typicality term)
+    typicality_critic: bool = False
+    # the vector the encoder returns: the crystal mean mu alone, mu beside the mean of the
+    # site vectors (graph-level readout of both levels, as InfoGraph reads every layer),
+    # or mu beside the typicality critic's score (needs typicality_critic)
     readout: str = "mu"
     element_table: str = TABLE_NAME
 
     def __post_init__(self):
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; use {READOUTS}")
+        if self.readout == "mu+typicality" and not self.typicality_critic:
+            raise ValueError("readout 'mu+typicality' needs typicality_critic=True")
         if self.distance_basis < 0:
             raise ValueError(f"distance_basis must be >= 0, got {self.distance_basis}")
         if self.distance_basis_max <= 0:
@@ -63,7 +70,8 @@ class SiteNetConfig:
     @property
     def vector_dim(self) -> int:
         """Width of the encoder's output vector."""
-        return self.global_dim + (self.local_dim if self.readout == "mu+sites" else 0)
+        extra = {"mu": 0, "mu+sites": self.local_dim, "mu+typicality": 1}[self.readout]
+        return self.global_dim + extra
 
     def to_dict(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items()

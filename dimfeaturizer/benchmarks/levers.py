@@ -72,6 +72,11 @@ LEVERS: dict[str, dict | None] = {
     "denoise": {"config": {"denoising_head": True}, "denoise": 1.0},
     "geometry+denoise": {"config": {"denoising_head": True}, "denoise": 1.0,
                          "false_samples": GEOMETRY_KINDS},
+    # a critic scores each site against its crystal's composition alone; its mean over
+    # the sites (how typical the environments are for the chemistry) read out beside mu
+    # (129-d). The critic reads detached sites, so mu is the baseline's
+    "typicality": {"config": {"typicality_critic": True, "readout": "mu+typicality"},
+                   "typicality": 1.0},
     # another lever's weights, read out as mu beside the mean site vector (160-d)
     "baseline+sites": {"readout_of": "baseline"},
     "geometry+sites": {"readout_of": "geometry"},

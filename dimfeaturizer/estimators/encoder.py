@@ -55,7 +55,7 @@ compile, checkpoint_dir
         20,000 structure-epochs; falls back to eager if it fails). ``compile=True`` also
         compiles ``transform`` (~1.5x faster on CPU; vectors differ from the eager ones by
         float rounding, ~1e-6, so "auto" leaves inference eager).
-    alpha, beta, false_samples, pair_weighting, displacement, strain, denoise
+    alpha, beta, false_samples, pair_weighting, displacement, strain, denoise, typicality
         What to pretrain (see ``dimfeaturizer.training.DeepInfoMax``):
         ``false_samples=()`` switches the synthetic false samples off (the ablation);
         adding ``"substitution"`` opts in to the periodic-table-neighbour false sample,
@@ -63,7 +63,9 @@ compile, checkpoint_dir
         geometry (sites moved by ``displacement`` Å per axis, or the lattice strained by
         ``strain``), which the critics must reject. ``denoise > 0`` adds that much of a
         denoising term (predict each bond's displacement; needs a ``config`` with
-        ``denoising_head=True``).
+        ``denoising_head=True``). ``typicality > 0`` adds that much of a typicality term
+        (score each site against its crystal's composition alone; needs a ``config`` with
+        ``typicality_critic=True``, and ``readout="mu+typicality"`` to return the score).
     device : {"auto", "cpu", "cuda", ...}, default="auto"
     inference_batch_sites : int, default=2048
         Primitive sites per inference batch (memory ~ this x 50 x 256 floats).
@@ -111,6 +113,7 @@ compile, checkpoint_dir
         "displacement": [Interval(Real, 0, None, closed="neither")],
         "strain": [Interval(Real, 0, None, closed="neither")],
         "denoise": [Interval(Real, 0, None, closed="left")],
+        "typicality": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
     }
@@ -135,6 +138,7 @@ compile, checkpoint_dir
         displacement: float = GEOMETRY_SCALES["displacement"],
         strain: float = GEOMETRY_SCALES["strain"],
         denoise: float = 0.0,
+        typicality: float = 0.0,
         validation_fraction: float = 0.1,
         patience: int = 10,
         device: str = "auto",
@@ -162,6 +166,7 @@ compile, checkpoint_dir
         self.displacement = displacement
         self.strain = strain
         self.denoise = denoise
+        self.typicality = typicality
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
@@ -178,13 +183,14 @@ compile, checkpoint_dir
         model_seed, train_seed = derive_seeds(self.random_state)
         objective = DeepInfoMax(self.alpha, self.beta, tuple(self.false_samples),
                                 self.pair_weighting, self.displacement, self.strain,
-                                self.denoise)
+                                self.denoise, self.typicality)
         model = self._start_encoder(model_seed)
-        if objective.denoise > 0 and model.denoiser is None:
-            raise ValueError(
-                f"denoise={self.denoise} needs a denoising head: pass a config with "
-                "denoising_head=True (the head is part of the architecture)"
-            )
+        # a loss term whose head the architecture lacks (the head is part of the model)
+        for term, head, flag in (("denoise", model.denoiser, "denoising_head"),
+                                 ("typicality", model.typicality_critic, "typicality_critic")):
+            if getattr(objective, term) > 0 and head is None:
+                raise ValueError(f"{term}={getattr(self, term)} needs a config with {flag}=True "
+                                 "(the term's head is part of the architecture)")  # fmt: skip
         self.history_, self.best_epoch_, self.training_ = [], -1, None
         if not self.frozen:
             if X is None:

@@ -140,6 +140,40 @@ class LocalCritic(Critic):
         )
 
 
+class TypicalityCritic(nn.Module):
+    """Scores a site vector against its crystal's composition alone.
+
+    The composition side is a mean over the crystal's sites of a learned element
+    embedding, so it sees no geometry. Trained to tell a crystal's own sites from sites
+    of other crystals and from its species on another crystal's geometry, its score
+    estimates how typical an environment is for the chemistry; the mean over a crystal's
+    sites (``typicality``) is a per-crystal number that no geometry-free vector holds.
+    """
+
+    def __init__(self, n_feat: int, local_dim: int, hidden: int, out: int):
+        super().__init__()
+        self.element = mlp([n_feat, hidden, hidden])
+        self.u_z = nn.Linear(hidden, out)
+        self.u_c = mlp([local_dim, hidden, out])
+
+    def composition(
+        self, elements: torch.Tensor, row_species: torch.Tensor, row_crystal: torch.Tensor,
+        n_crystals: int,
+    ) -> torch.Tensor:
+        """The upscaled composition vector of every crystal, (B, out)."""
+        table = self.element(elements)  # (Z+1, hidden)
+        return self.u_z(segment_mean(table[row_species], row_crystal, n_crystals))
+
+    def typicality(
+        self, elements: torch.Tensor, row_species: torch.Tensor, site_vectors: torch.Tensor,
+        row_crystal: torch.Tensor, n_crystals: int,
+    ) -> torch.Tensor:
+        """Mean score of each crystal's sites against its composition, (B,)."""
+        zc = self.composition(elements, row_species, row_crystal, n_crystals)
+        scores = (zc[row_crystal] * self.u_c(site_vectors)).sum(-1)
+        return segment_mean(scores, row_crystal, n_crystals)
+
+
 class DenoisingHead(nn.Module):
     """Predicts, for each pair of a perturbed crystal, the real distance minus the
     perturbed one (in units of the perturbation) from the row's site vector, the
@@ -188,17 +222,25 @@ class SiteNetDIM(nn.Module):
             c.global_dim, c.local_dim, c.upscale_hidden, c.upscale_dim, c.linear_global_critic
         )
         self.denoiser = DenoisingHead(c, n_feat) if c.denoising_head else None
+        self.typicality_critic = (
+            TypicalityCritic(n_feat, c.local_dim, c.upscale_hidden, c.upscale_dim)
+            if c.typicality_critic else None
+        )  # fmt: skip
 
     def local_parameters(self) -> list[nn.Parameter]:
         head = [] if self.denoiser is None else list(self.denoiser.parameters())
         return [*self.local.parameters(), *self.local_critic.parameters(), *head]
 
     def global_parameters(self) -> list[nn.Parameter]:
-        return [*self.global_.parameters(), *self.global_critic.parameters()]
+        """The global level's, and the typicality critic's (it reads detached sites too)."""
+        critic = self.typicality_critic
+        extra = [] if critic is None else list(critic.parameters())
+        return [*self.global_.parameters(), *self.global_critic.parameters(), *extra]
 
     def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
         """The crystal vectors (B, vector_dim): the deterministic mean, no noise (beside
-        the mean site vector with ``readout="mu+sites"``).
+        the mean site vector with ``readout="mu+sites"``, the typicality critic's score
+        with ``"mu+typicality"``).
 
         ``local`` replaces ``self.local`` (its compiled version, see ``Kernels``).
         """
@@ -207,8 +249,12 @@ class SiteNetDIM(nn.Module):
             batch.mask,
         )
         mu, _ = self.global_(site_mu, batch.row_crystal, batch.n_crystals)
+        rc, b = batch.row_crystal, batch.n_crystals
         if self.config.readout == "mu+sites":
-            return torch.cat([mu, segment_mean(site_mu, batch.row_crystal, batch.n_crystals)], 1)
+            return torch.cat([mu, segment_mean(site_mu, rc, b)], 1)
+        if self.config.readout == "mu+typicality":
+            t = self.typicality_critic.typicality(self.elements, batch.row_species, site_mu, rc, b)
+            return torch.cat([mu, t[:, None]], 1)
         return mu
 
     def encoder_parameters(self) -> list[nn.Parameter]:

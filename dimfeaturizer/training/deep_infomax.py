@@ -77,7 +77,8 @@ class DeepInfoMax(Objective):
     sum of the local and global DIM losses. ``displacement`` (Å) and ``strain`` size the
     geometry false samples, where ``false_samples`` has them. ``denoise > 0`` adds that
     much of the denoising term (the model needs ``config.denoising_head``); sites are
-    displaced by ``displacement`` for it too.
+    displaced by ``displacement`` for it too. ``typicality > 0`` adds that much of the
+    typicality term (the model needs ``config.typicality_critic``).
     """
 
     alpha: float = 1.0
@@ -87,10 +88,11 @@ class DeepInfoMax(Objective):
     displacement: float = GEOMETRY_SCALES["displacement"]
     strain: float = GEOMETRY_SCALES["strain"]
     denoise: float = 0.0
+    typicality: float = 0.0
 
     monitor = "dim"
     min_batch_crystals = 2  # every false sample needs another crystal of the batch
-    added_later = {**GEOMETRY_SCALES, "denoise": 0.0}
+    added_later = {**GEOMETRY_SCALES, "denoise": 0.0, "typicality": 0.0}
 
     def __post_init__(self):
         object.__setattr__(self, "false_samples", tuple(self.false_samples))
@@ -106,8 +108,9 @@ class DeepInfoMax(Objective):
         for name in ("displacement", "strain"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.denoise < 0:
-            raise ValueError(f"denoise must be >= 0, got {self.denoise}")
+        for name in ("denoise", "typicality"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     @property
     def needs_vectors(self) -> bool:
@@ -126,7 +129,8 @@ class DeepInfoMax(Objective):
     def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         local = self.alpha * terms["dim_local"] + self.beta * terms["kl_local"]
         total = local + self.alpha * terms["dim_global"] + self.beta * terms["kl_global"]
-        return total + self.denoise * terms["denoise"] if "denoise" in terms else total
+        weights = {"denoise": self.denoise, "typicality": self.typicality}
+        return total + sum(w * terms[name] for name, w in weights.items() if name in terms)
 
     def summarise(self, means: dict[str, float]) -> dict[str, float]:
         return {"dim": means["dim_local"] + means["dim_global"]}
@@ -136,7 +140,8 @@ class DeepInfoMax(Objective):
     ) -> dict[str, torch.Tensor]:
         scales = {"displacement": self.displacement, "strain": self.strain}
         terms = dim_losses(
-            model, batch, generator, self.false_samples, self.pair_weighting, kernels, scales
+            model, batch, generator, self.false_samples, self.pair_weighting, kernels, scales,
+            typicality=self.typicality > 0,
         )
         if self.denoise > 0:
             terms["denoise"] = denoising_loss(
@@ -176,8 +181,10 @@ def dim_losses(
     pair_weighting: str = "inverse_square",
     kernels: Kernels | None = None,
     geometry_scales: dict[str, float] | None = None,
+    typicality: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Local and global DIM (Jensen-Shannon) and KL losses of one batch.
+    """Local and global DIM (Jensen-Shannon) and KL losses of one batch (and the
+    typicality term, if asked).
 
     The global level reads detached site vectors, so its loss never reaches the local
     encoder; synthetic global false samples are encoded without gradients.
@@ -266,12 +273,14 @@ def dim_losses(
     other_owner = torch.argsort(derangement(b, generator, device))[rc]
     false_global = [global_term(uc, other_owner, 1.0)]
     available = [torch.ones(b, device=device)]
+    fakes = {}
     for kind, (row_s, nbr_s, owner, moved) in synthetic.items():
         with torch.no_grad():
             if moved is None:  # the rows' own geometry: its edge terms are reused
                 fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, edge.detach())
             else:
                 fake_sites, _ = k.local(elements, row_s, nbr_s, moved, mask)
+        fakes[kind] = (fake_sites, owner)
         false_global.append(global_term(model.global_critic.u_c(fake_sites), owner, 1.0))
         ok = valid_perm if kind == "permutation" else torch.ones(b, dtype=torch.bool, device=device)
         available.append(ok.float())
@@ -279,9 +288,40 @@ def dim_losses(
     false_g = (torch.stack(false_global).nan_to_num() * avail).sum(0) / avail.sum(0)
     dim_global = (true_global + false_g).mean()
     kl_global = gaussian_kl(g_mu, g_logvar).mean()
-    return {
+    terms = {
         "dim_local": dim_local,
         "kl_local": kl_local,
         "dim_global": dim_global,
         "kl_global": kl_global,
     }
+    if typicality:
+        negatives = [(sites, other_owner)]
+        if "polymorph" in fakes:
+            negatives.append(fakes["polymorph"])
+        terms["typicality"] = typicality_loss(model, batch, sites, negatives)
+    return terms
+
+
+def typicality_loss(
+    model: SiteNetDIM,
+    batch: Batch,
+    sites: torch.Tensor,
+    negatives: list[tuple[torch.Tensor, torch.Tensor]],
+) -> torch.Tensor:
+    """Jensen-Shannon DIM between each crystal's composition and its (detached) site
+    vectors. ``negatives``: (site vectors, owner crystal per row) scored against the
+    owner's composition: another crystal's sites, and the crystal's own species on
+    another crystal's geometry (the polymorph false sample), which only an environment
+    atypical for the chemistry gives away."""
+    critic = model.typicality_critic
+    if critic is None:
+        raise ValueError("the typicality term needs a model built with typicality_critic=True")
+    rc, b = batch.row_crystal, batch.n_crystals
+    zc = critic.composition(model.elements, batch.row_species, rc, b)
+
+    def term(site_vectors, owner, sign):
+        t = (zc[owner] * critic.u_c(site_vectors)).sum(-1)
+        return segment_mean(F.softplus(sign * t), owner, b)
+
+    false = torch.stack([term(v, owner, 1.0) for v, owner in negatives]).mean(0)
+    return (term(sites, rc, -1.0) + false).mean()

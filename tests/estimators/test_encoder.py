@@ -483,3 +483,23 @@ def test_geometry_false_samples_through_the_estimator(structures, tmp_path):
         DIMEncoder(pretrained=None, displacement=0.0, **TRAIN).fit(structures)
     with pytest.raises(ValueError, match="denoising_head"):  # before any preprocessing
         DIMEncoder(pretrained=None, denoise=1.0, **TRAIN).fit(["not a structure"])
+
+
+def test_typicality_term_through_the_estimator(structures, tmp_path):
+    """The typicality term changes training, is recorded, and its critic's score comes
+    back as the 129th column after a save and reload; without the critic it is refused
+    before any preprocessing."""
+    config = SiteNetConfig(typicality_critic=True, readout="mu+typicality")
+    enc = DIMEncoder(pretrained=None, config=config, typicality=1.0, random_state=0,
+                     **TRAIN).fit(structures)  # fmt: skip
+    plain = DIMEncoder(pretrained=None, config=config, random_state=0, **TRAIN).fit(structures)
+    assert all(np.isfinite(row["train_typicality"]) for row in enc.history_)
+    assert "train_typicality" not in plain.history_[0]
+    assert enc.training_["objective_params"]["typicality"] == 1.0
+    x = enc.transform(structures)
+    assert x.shape == (len(structures), 129)
+    assert not np.allclose(x[:, 128], plain.transform(structures)[:, 128])
+    enc.save_pretrained(tmp_path)
+    np.testing.assert_array_equal(DIMEncoder(pretrained=tmp_path).fit().transform(structures), x)
+    with pytest.raises(ValueError, match="typicality_critic"):
+        DIMEncoder(pretrained=None, typicality=1.0, **TRAIN).fit(["not a structure"])

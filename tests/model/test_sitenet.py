@@ -329,3 +329,35 @@ def test_new_config_fields_are_validated_and_saved_only_when_used():
         SiteNetConfig(distance_basis=-1)
     with pytest.raises(ValueError, match="distance_basis_max"):
         SiteNetConfig(distance_basis=4, distance_basis_max=0.0)
+
+
+def test_typicality_readout_appends_the_critic_score(packed):
+    """``readout="mu+typicality"`` returns the crystal mean unchanged, then the mean score
+    of the crystal's sites against its composition; batches do not matter, and the
+    readout needs the critic."""
+    import dataclasses
+
+    config = SiteNetConfig(typicality_critic=True)
+    model = untrained_model(config, 0)
+    wide = untrained_model(dataclasses.replace(config, readout="mu+typicality"), 0)
+    assert wide.config.vector_dim == 129
+    cpu = torch.device("cpu")
+    mu = encode_packed(model, packed, batch_sites=10_000, device=cpu)
+    both = encode_packed(wide, packed, batch_sites=10_000, device=cpu)
+    np.testing.assert_array_equal(both[:, :128], mu)
+    batch = packed.batch(np.arange(len(packed)))
+    with torch.no_grad():
+        sites, _ = model.local(model.elements, batch.row_species, batch.neighbour_species,
+                               batch.distances, batch.mask)
+        critic = model.typicality_critic
+        zc = critic.composition(model.elements, batch.row_species, batch.row_crystal,
+                                batch.n_crystals)  # fmt: skip
+        scores = (zc[batch.row_crystal] * critic.u_c(sites)).sum(-1).numpy()
+    rows = batch.row_crystal.numpy()
+    expected = [scores[rows == c].mean() for c in range(len(packed))]
+    np.testing.assert_allclose(both[:, 128], expected, rtol=1e-5, atol=1e-5)
+    alone = np.concatenate([encode_packed(wide, packed.subset([i]), batch_sites=10_000,
+                                          device=cpu) for i in range(3)])  # fmt: skip
+    np.testing.assert_allclose(alone, both[:3], atol=1e-5)
+    with pytest.raises(ValueError, match="typicality_critic"):
+        SiteNetConfig(readout="mu+typicality")

@@ -581,3 +581,31 @@ def test_denoising_term_is_wired_and_learnable(batch):
     w = pair_weights(moved, others, "inverse_square").nan_to_num()
     zero = float((w * ((batch.distances - moved) / 0.2) ** 2).sum(-1).mean())
     assert float(denoising_loss(model, batch, _gen(2), 0.2).detach()) < 0.95 * zero
+
+
+def test_typicality_term_is_wired_and_learnable(batch):
+    """The typicality term needs its critic, trains only that critic (it reads detached
+    site vectors, so neither encoder moves), and learns to score a crystal's own sites
+    above other crystals' and above its species on another geometry, on fresh draws."""
+    with pytest.raises(ValueError, match="typicality_critic"):
+        DeepInfoMax(typicality=1.0).terms(untrained_model(None, 0), batch, _gen(0), None)
+    model = untrained_model(SiteNetConfig(typicality_critic=True), 0)
+    critic = list(model.typicality_critic.parameters())
+    assert {id(p) for p in critic} <= {id(p) for p in model.global_parameters()}
+    objective = DeepInfoMax(typicality=1.0)
+    terms = objective.terms(model, batch, _gen(0), None)
+    assert set(terms) == {"dim_local", "kl_local", "dim_global", "kl_global", "typicality"}
+    assert torch.allclose(objective.total(terms),
+                          DeepInfoMax().total(terms) + terms["typicality"])  # fmt: skip
+    terms["typicality"].backward()
+    assert _nonzero(_grads(critic))
+    assert _all_zero(_grads(model.local.parameters()))
+    assert _all_zero(_grads(model.global_.parameters()))
+    chance = 2 * float(torch.nn.functional.softplus(torch.tensor(0.0)))
+    optimiser = torch.optim.Adam(critic, lr=3e-3)
+    for step in range(60):
+        optimiser.zero_grad()
+        objective.terms(model, batch, _gen(100 + step), None)["typicality"].backward()
+        optimiser.step()
+    fresh = float(objective.terms(model, batch, _gen(7), None)["typicality"].detach())
+    assert fresh < 0.85 * chance  # untrained: about chance
