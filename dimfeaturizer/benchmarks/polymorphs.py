@@ -114,7 +114,8 @@ def head(scaling: str, kind: str = "ridge") -> Pipeline | GridSearchCV:
 
 
 def design(df: pd.DataFrame, target: str = "e_form") -> dict:
-    """The group members of both pools, their structures, centred targets and groups."""
+    """The group members of both pools, their structures, centred targets and groups,
+    and every train-pool structure (``unlabelled``)."""
     df = filter_frame(df)
     splits = make_splits(len(df))
     formulas = np.array([s.composition.reduced_formula for s in df["structure"]])
@@ -130,6 +131,9 @@ def design(df: pd.DataFrame, target: str = "e_form") -> dict:
             "y": centred(y[members], g),
             "raw_y": y[members],
         }
+    # what a featuriser that learns from structures (typicality counts) may see: the whole
+    # train pool, without labels
+    out["train"]["unlabelled"] = list(df["structure"].iloc[splits.train_pool])
     return out
 
 
@@ -177,7 +181,7 @@ def frozen_predictions(name: str, data: dict, pretrained, cache_dir, n_jobs: int
     it chose (None when it chose none)."""
     train, test = data["train"], data["test"]
     step = features(name, pretrained, cache_dir, n_jobs, progress=True)
-    step.fit(train["structures"][:1])
+    step.fit(train.get("unlabelled", train["structures"]))  # frozen featurisers ignore it
     x_train, x_test = step.transform(train["structures"]), step.transform(test["structures"])
     within = centred(x_train, train["groups"])
     y_train = train["raw_y"] if kind == "mlp" else train["y"]

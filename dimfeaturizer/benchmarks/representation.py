@@ -90,6 +90,10 @@ def featuriser(name: str, pretrained: str | None = None):
         return MatminerTransformer(DensityFeatures, {})
     if name == "magpie":
         return MatminerTransformer(ElementProperty, preset="magpie", on="composition")
+    if name == "typicality":  # counted over the structures it is fitted on, no labels
+        from .typicality import EnvironmentTypicality
+
+        return EnvironmentTypicality()
     if name == "chgnet":
         from .adapters import CHGNetFeatures
 
@@ -100,7 +104,8 @@ def featuriser(name: str, pretrained: str | None = None):
         return CHGNetEnergy()
     raise ValueError(
         f"unknown featuriser {name!r}; choose from dim, dim_untrained, "
-        f"{UNTRAINED_PREFIX}<seed>, ofm, xrd, density, magpie, {', '.join(OPTIONAL)}, "
+        f"{UNTRAINED_PREFIX}<seed>, ofm, xrd, density, typicality, magpie, "
+        f"{', '.join(OPTIONAL)}, "
         "or parts joined by '+'"
     )
 

@@ -89,13 +89,15 @@ def test_composition_alone_is_chance_and_structure_is_not(frame, tmp_path):
     from matminer.utils.io import store_dataframe_as_json
 
     store_dataframe_as_json(frame, str(data), pbar=False)
-    argv = ["--data", str(data), "--featurisers", "magpie", "dim_untrained", *argv_common]
+    argv = ["--data", str(data), "--featurisers", "magpie", "dim_untrained", "typicality",
+            *argv_common]
     assert polymorphs.main(argv) == 0
     records = json.loads((tmp_path / "out" / "results.json").read_text())["records"]
     by_name = {r["featuriser"]: r for r in records}
     assert by_name["magpie"]["pair_order"] == 0.5  # centred composition features are zero
     # strain changes the energy monotonically here; a structure vector can see it
     assert by_name["dim_untrained"]["pair_order"] > 0.5
+    assert 0.0 <= by_name["typicality"]["pair_order"] <= 1.0  # counted on the train pool
     assert "| magpie | 0.500 |" in (tmp_path / "out" / "summary.md").read_text()
     lines = (tmp_path / "out" / "records.jsonl").read_text().splitlines()
     assert polymorphs.main(argv) == 0  # resumes: nothing scored twice
