@@ -193,6 +193,9 @@ compile, checkpoint_dir
                                  "(the term's head is part of the architecture)")  # fmt: skip
         self.history_, self.best_epoch_, self.training_ = [], -1, None
         if not self.frozen:
+            if model.config.readout == "mu+typicality" and objective.typicality == 0:
+                raise ValueError("readout 'mu+typicality' returns the typicality critic's "
+                                 "score: pretrain it with typicality > 0")  # fmt: skip
             if X is None:
                 raise ValueError("frozen=False: fit(X) pretrains on X, which must be given")
             entries, labels = as_structure_list(X)

@@ -70,7 +70,7 @@ class DeepInfoMaxFeaturizer(BaseFeaturizer):
     --------
     dim_0 ... dim_127: coordinates of the crystal in the learned representation space
     (the global Site-Net vector; no individual physical meaning). Weights read out as
-    ``mu+sites`` give more columns (``config.vector_dim``).
+    ``mu+sites`` or ``mu+typicality`` give more columns (``config.vector_dim``).
     """
 
     def __init__(self, encoder: DIMEncoder | None = None):

@@ -109,6 +109,12 @@ class Critic(nn.Module):
         self.u_z = nn.Linear(z_dim, out) if linear_z else mlp([z_dim, hidden, out])
         self.u_c = mlp([c_dim, hidden, out])
 
+    @staticmethod
+    def score(z_up: torch.Tensor, c_up: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        """T of each upscaled constituent ``c_up`` (R, out) against its owner's upscaled
+        vector in ``z_up`` (B, out) -> (R,)."""
+        return (z_up[owner] * c_up).sum(-1)
+
 
 class LocalCritic(Critic):
     """Scores a site vector against its (neighbour species, distance) constituents.
@@ -140,21 +146,19 @@ class LocalCritic(Critic):
         )
 
 
-class TypicalityCritic(nn.Module):
+class TypicalityCritic(Critic):
     """Scores a site vector against its crystal's composition alone.
 
     The composition side is a mean over the crystal's sites of a learned element
-    embedding, so it sees no geometry. Trained to tell a crystal's own sites from sites
-    of other crystals and from its species on another crystal's geometry, its score
-    estimates how typical an environment is for the chemistry; the mean over a crystal's
-    sites (``typicality``) is a per-crystal number that no geometry-free vector holds.
+    embedding, so it sees no geometry. Trained to tell a crystal's own sites from other
+    crystals' sites and from its species on another crystal's geometry, its mean score
+    over a crystal's sites (``typicality``) is a per-crystal number that no geometry-free
+    vector holds.
     """
 
     def __init__(self, n_feat: int, local_dim: int, hidden: int, out: int):
-        super().__init__()
+        super().__init__(hidden, local_dim, hidden, out, linear_z=True)
         self.element = mlp([n_feat, hidden, hidden])
-        self.u_z = nn.Linear(hidden, out)
-        self.u_c = mlp([local_dim, hidden, out])
 
     def composition(
         self, elements: torch.Tensor, row_species: torch.Tensor, row_crystal: torch.Tensor,
@@ -170,7 +174,7 @@ class TypicalityCritic(nn.Module):
     ) -> torch.Tensor:
         """Mean score of each crystal's sites against its composition, (B,)."""
         zc = self.composition(elements, row_species, row_crystal, n_crystals)
-        scores = (zc[row_crystal] * self.u_c(site_vectors)).sum(-1)
+        scores = self.score(zc, self.u_c(site_vectors), row_crystal)
         return segment_mean(scores, row_crystal, n_crystals)
 
 
@@ -258,8 +262,11 @@ class SiteNetDIM(nn.Module):
         return mu
 
     def encoder_parameters(self) -> list[nn.Parameter]:
-        """What produces the vector (the critics excluded): what fine-tuning trains."""
-        return [*self.local.parameters(), *self.global_.parameters()]
+        """What produces the vector: what fine-tuning trains. The critics are excluded,
+        except the typicality critic when the vector reads its score."""
+        read = self.config.readout == "mu+typicality"
+        extra = list(self.typicality_critic.parameters()) if read else []
+        return [*self.local.parameters(), *self.global_.parameters(), *extra]
 
 
 def untrained_model(

@@ -266,7 +266,7 @@ def dim_losses(
     uc = model.global_critic.u_c(sites)
 
     def global_term(site_up, owner, sign):
-        t = (zg[owner] * site_up).sum(-1)
+        t = model.global_critic.score(zg, site_up, owner)
         return segment_mean(F.softplus(sign * t), owner, b)
 
     true_global = global_term(uc, rc, -1.0)
@@ -295,10 +295,8 @@ def dim_losses(
         "kl_global": kl_global,
     }
     if typicality:
-        negatives = [(sites, other_owner)]
-        if "polymorph" in fakes:
-            negatives.append(fakes["polymorph"])
-        terms["typicality"] = typicality_loss(model, batch, sites, negatives)
+        terms["typicality"] = typicality_loss(model, batch, sites, other_owner,
+                                              fakes.get("polymorph"))  # fmt: skip
     return terms
 
 
@@ -306,22 +304,27 @@ def typicality_loss(
     model: SiteNetDIM,
     batch: Batch,
     sites: torch.Tensor,
-    negatives: list[tuple[torch.Tensor, torch.Tensor]],
+    other_owner: torch.Tensor,
+    polymorph: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Jensen-Shannon DIM between each crystal's composition and its (detached) site
-    vectors. ``negatives``: (site vectors, owner crystal per row) scored against the
-    owner's composition: another crystal's sites, and the crystal's own species on
-    another crystal's geometry (the polymorph false sample), which only an environment
-    atypical for the chemistry gives away."""
+    vectors. False pairs: another crystal's sites (``other_owner``: the crystal each row
+    is scored against) and, if given, the ``polymorph`` false sample's (site vectors,
+    owner): the crystal's species on another crystal's geometry. Where the two cells'
+    site counts do not divide, that sample's stoichiometry drifts from the owner's, so
+    the critic may tell it by composition as well as by geometry."""
     critic = model.typicality_critic
     if critic is None:
         raise ValueError("the typicality term needs a model built with typicality_critic=True")
     rc, b = batch.row_crystal, batch.n_crystals
     zc = critic.composition(model.elements, batch.row_species, rc, b)
 
-    def term(site_vectors, owner, sign):
-        t = (zc[owner] * critic.u_c(site_vectors)).sum(-1)
-        return segment_mean(F.softplus(sign * t), owner, b)
+    def term(site_up, owner, sign):
+        return segment_mean(F.softplus(sign * critic.score(zc, site_up, owner)), owner, b)
 
-    false = torch.stack([term(v, owner, 1.0) for v, owner in negatives]).mean(0)
-    return (term(sites, rc, -1.0) + false).mean()
+    own = critic.u_c(sites)
+    false = [term(own, other_owner, 1.0)]
+    if polymorph is not None:
+        fake_sites, owner = polymorph
+        false.append(term(critic.u_c(fake_sites), owner, 1.0))
+    return (term(own, rc, -1.0) + torch.stack(false).mean(0)).mean()

@@ -7,6 +7,7 @@ tiny (2 epochs on the 8 smallest fixture crystals).
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import joblib
@@ -492,13 +493,18 @@ def test_typicality_term_through_the_estimator(structures, tmp_path):
     config = SiteNetConfig(typicality_critic=True, readout="mu+typicality")
     enc = DIMEncoder(pretrained=None, config=config, typicality=1.0, random_state=0,
                      **TRAIN).fit(structures)  # fmt: skip
-    plain = DIMEncoder(pretrained=None, config=config, random_state=0, **TRAIN).fit(structures)
+    # the same architecture read out as mu alone, pretrained without the term
+    mu_only = dataclasses.replace(config, readout="mu")
+    plain = DIMEncoder(pretrained=None, config=mu_only, random_state=0, **TRAIN).fit(structures)
     assert all(np.isfinite(row["train_typicality"]) for row in enc.history_)
     assert "train_typicality" not in plain.history_[0]
     assert enc.training_["objective_params"]["typicality"] == 1.0
     x = enc.transform(structures)
     assert x.shape == (len(structures), 129)
-    assert not np.allclose(x[:, 128], plain.transform(structures)[:, 128])
+    # the critic reads detached site vectors: the term leaves mu exactly as it was
+    np.testing.assert_array_equal(x[:, :128], plain.transform(structures))
+    with pytest.raises(ValueError, match="typicality > 0"):  # an untrained column
+        DIMEncoder(pretrained=None, config=config, **TRAIN).fit(structures)
     enc.save_pretrained(tmp_path)
     np.testing.assert_array_equal(DIMEncoder(pretrained=tmp_path).fit().transform(structures), x)
     with pytest.raises(ValueError, match="typicality_critic"):

@@ -361,3 +361,7 @@ def test_typicality_readout_appends_the_critic_score(packed):
     np.testing.assert_allclose(alone, both[:3], atol=1e-5)
     with pytest.raises(ValueError, match="typicality_critic"):
         SiteNetConfig(readout="mu+typicality")
+    # fine-tuning trains what makes the vector: the critic too, once the vector reads it
+    for m, read in ((model, False), (wide, True)):
+        critic = {id(p) for p in m.typicality_critic.parameters()}
+        assert (critic <= {id(p) for p in m.encoder_parameters()}) is read

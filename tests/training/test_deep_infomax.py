@@ -595,8 +595,11 @@ def test_typicality_term_is_wired_and_learnable(batch):
     objective = DeepInfoMax(typicality=1.0)
     terms = objective.terms(model, batch, _gen(0), None)
     assert set(terms) == {"dim_local", "kl_local", "dim_global", "kl_global", "typicality"}
-    assert torch.allclose(objective.total(terms),
-                          DeepInfoMax().total(terms) + terms["typicality"])  # fmt: skip
+    dim = sum(terms[k] for k in ("dim_local", "dim_global"))
+    kl = 0.1 * sum(terms[k] for k in ("kl_local", "kl_global"))
+    assert torch.allclose(objective.total(terms), dim + kl + terms["typicality"])
+    assert "typicality" not in DeepInfoMax().identity()  # older checkpoints still resume
+    assert "typicality" in objective.identity()
     terms["typicality"].backward()
     assert _nonzero(_grads(critic))
     assert _all_zero(_grads(model.local.parameters()))
