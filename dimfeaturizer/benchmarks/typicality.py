@@ -61,11 +61,8 @@ class EnvironmentTypicality(TransformerMixin, BaseEstimator):
         self.radius = radius
         self.pseudocount = pseudocount
 
-    def _weighted(self, structure) -> Counter:
-        """Count keys of a structure's sites, each site weighing 1 / number of sites."""
-        keys = _keys(environments(structure, self.tolerance, self.radius))
-        weight = 1.0 / len(structure)
-        return Counter({k: n * weight for k, n in Counter(keys).items()})
+    def _keys(self, structure) -> list[tuple]:
+        return _keys(environments(structure, self.tolerance, self.radius))
 
     def fit(self, X, y=None) -> EnvironmentTypicality:
         for name in ("tolerance", "radius", "pseudocount"):
@@ -74,7 +71,7 @@ class EnvironmentTypicality(TransformerMixin, BaseEstimator):
         entries, _ = as_structure_list(X)
         self.counts_: Counter = Counter()
         for structure in entries:
-            self.counts_.update(self._weighted(structure))
+            self.counts_.update(_weighted(self._keys(structure)))
         # distinct environments (and coordination numbers) seen per element
         self.kinds_ = Counter(key[:2] for key in self.counts_ if key[0] != "z")
         # sorted, so that the fitted state pickles (and hashes into the cache key) the same
@@ -89,8 +86,8 @@ class EnvironmentTypicality(TransformerMixin, BaseEstimator):
         a = self.pseudocount
         out = np.full((len(entries), len(FEATURE_NAMES)), np.nan)
         for i, structure in enumerate(entries):
-            keys = _keys(environments(structure, self.tolerance, self.radius))
-            own = self._weighted(structure) if structure_key(structure) in fitted else Counter()
+            keys = self._keys(structure)
+            own = _weighted(keys) if structure_key(structure) in fitted else Counter()
             counts = np.array([self.counts_[k] - own[k] for k in keys]).reshape(-1, 3)
             kinds = np.array([[self.kinds_[(kind, z)] for kind in ("env", "cn")]
                               for _, z in keys[2::3]], dtype=float)  # fmt: skip
@@ -113,3 +110,10 @@ def _keys(envs: list[tuple]) -> list[tuple]:
     for z, shell in envs:
         out += [("env", z, shell), ("cn", z, sum(n for _, n in shell)), ("z", z)]
     return out
+
+
+def _weighted(keys: list[tuple]) -> Counter:
+    """A structure's count keys, each site weighing 1 / number of sites (three keys each):
+    a crystal counts once whatever cell it is written in."""
+    weight = 3.0 / len(keys)
+    return Counter({k: n * weight for k, n in Counter(keys).items()})
