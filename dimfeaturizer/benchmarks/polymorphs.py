@@ -181,7 +181,7 @@ def frozen_predictions(name: str, data: dict, pretrained, cache_dir, n_jobs: int
     it chose (None when it chose none)."""
     train, test = data["train"], data["test"]
     step = features(name, pretrained, cache_dir, n_jobs, progress=True)
-    step.fit(train.get("unlabelled", train["structures"]))  # frozen featurisers ignore it
+    step.fit(train["unlabelled"])  # frozen featurisers ignore it
     x_train, x_test = step.transform(train["structures"]), step.transform(test["structures"])
     within = centred(x_train, train["groups"])
     y_train = train["raw_y"] if kind == "mlp" else train["y"]

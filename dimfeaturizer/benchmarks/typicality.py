@@ -61,7 +61,7 @@ class EnvironmentTypicality(TransformerMixin, BaseEstimator):
         self.radius = radius
         self.pseudocount = pseudocount
 
-    def _keys(self, structure) -> list[tuple]:
+    def _site_keys(self, structure) -> list[tuple]:
         return _keys(environments(structure, self.tolerance, self.radius))
 
     def fit(self, X, y=None) -> EnvironmentTypicality:
@@ -71,7 +71,7 @@ class EnvironmentTypicality(TransformerMixin, BaseEstimator):
         entries, _ = as_structure_list(X)
         self.counts_: Counter = Counter()
         for structure in entries:
-            self.counts_.update(_weighted(self._keys(structure)))
+            self.counts_.update(_weighted(self._site_keys(structure)))
         # distinct environments (and coordination numbers) seen per element
         self.kinds_ = Counter(key[:2] for key in self.counts_ if key[0] != "z")
         # sorted, so that the fitted state pickles (and hashes into the cache key) the same
@@ -86,7 +86,7 @@ class EnvironmentTypicality(TransformerMixin, BaseEstimator):
         a = self.pseudocount
         out = np.full((len(entries), len(FEATURE_NAMES)), np.nan)
         for i, structure in enumerate(entries):
-            keys = self._keys(structure)
+            keys = self._site_keys(structure)
             own = _weighted(keys) if structure_key(structure) in fitted else Counter()
             counts = np.array([self.counts_[k] - own[k] for k in keys]).reshape(-1, 3)
             kinds = np.array([[self.kinds_[(kind, z)] for kind in ("env", "cn")]

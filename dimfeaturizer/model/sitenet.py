@@ -252,8 +252,8 @@ class SiteNetDIM(nn.Module):
             self.elements, batch.row_species, batch.neighbour_species, batch.distances,
             batch.mask,
         )
-        mu, _ = self.global_(site_mu, batch.row_crystal, batch.n_crystals)
         rc, b = batch.row_crystal, batch.n_crystals
+        mu, _ = self.global_(site_mu, rc, b)
         if self.config.readout == "mu+sites":
             return torch.cat([mu, segment_mean(site_mu, rc, b)], 1)
         if self.config.readout == "mu+typicality":

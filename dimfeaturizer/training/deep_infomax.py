@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ..data.batch import Batch
 from ..model import Kernels, SiteNetDIM
 from ..model.layers import segment_mean
+from ..model.sitenet import Critic
 from .false_samples import (
     ALL_FALSE_SAMPLE_KINDS,
     FALSE_SAMPLE_KINDS,
@@ -61,6 +62,14 @@ def other_pairs(batch: Batch) -> torch.Tensor:
     others = batch.mask.clone()
     others[torch.arange(len(others), device=others.device), batch.row_local] = False
     return others
+
+
+def jensen_shannon_term(
+    z_up: torch.Tensor, c_up: torch.Tensor, owner: torch.Tensor, sign: float, n: int
+) -> torch.Tensor:
+    """softplus(sign * T) of each constituent against its owner's vector, averaged per
+    owner (n,): sign -1 for true pairs, +1 for false ones."""
+    return segment_mean(F.softplus(sign * Critic.score(z_up, c_up, owner)), owner, n)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -266,8 +275,7 @@ def dim_losses(
     uc = model.global_critic.u_c(sites)
 
     def global_term(site_up, owner, sign):
-        t = model.global_critic.score(zg, site_up, owner)
-        return segment_mean(F.softplus(sign * t), owner, b)
+        return jensen_shannon_term(zg, site_up, owner, sign, b)
 
     true_global = global_term(uc, rc, -1.0)
     other_owner = torch.argsort(derangement(b, generator, device))[rc]
@@ -320,7 +328,7 @@ def typicality_loss(
     zc = critic.composition(model.elements, batch.row_species, rc, b)
 
     def term(site_up, owner, sign):
-        return segment_mean(F.softplus(sign * critic.score(zc, site_up, owner)), owner, b)
+        return jensen_shannon_term(zc, site_up, owner, sign, b)
 
     own = critic.u_c(sites)
     false = [term(own, other_owner, 1.0)]
