@@ -40,7 +40,7 @@ from ..estimators import DIMEncoder
 from ..training import FALSE_SAMPLE_KINDS
 from .polymorphs import centred, head, pair_order_accuracy, polymorph_groups
 from .protocol import LABEL_POOL_SIZE, filter_frame, make_splits
-from .records import append_record, read_records, write_report
+from .records import append_records, read_records, write_report
 from .representation import DEFAULT_DATA, head_model, load_data
 
 VALIDATION_SIZE = 2000
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             record = done.get((lever, args.n_pretrain, args.epochs, seed))
             if record is None:
                 record = score_lever(lever, df, designs[seed], run, out)
-                append_record(path, record)
+                append_records(path, [record])
             records.append(record)
             n = SIZES[-1]
             print(f"{lever} (seed {seed}): pair order {record['yardstick_pair_order']:.3f}, "

@@ -38,7 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..estimators import VectorScaler
 from .protocol import filter_frame, make_splits
-from .records import append_record, read_records, write_report
+from .records import append_records, read_records, write_report
 from .representation import (
     CV_FOLDS,
     DEFAULT_DATA,
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         if record is None:
             record = score(name, data, args.pretrained, args.cache_dir, args.n_jobs,
                            args.scaling, args.target, args.head)  # fmt: skip
-            append_record(path, record)
+            append_records(path, [record])
         records.append(record)
         print(f"{name}: pair order {record['pair_order']:.3f}", file=sys.stderr, flush=True)
     md = (

@@ -4,7 +4,7 @@ the report (``summary.md`` + ``results.json``) written beside them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 
 
@@ -15,9 +15,11 @@ def read_records(path: Path, key: Callable[[dict], Hashable]) -> dict:
     return {key(r): r for r in map(json.loads, path.read_text().splitlines())}
 
 
-def append_record(path: Path, record: dict) -> None:
+def append_records(path: Path, records: Iterable[dict]) -> None:
+    """Append a finished job's records in one write, so a kill never leaves half a job."""
+    text = "".join(json.dumps(r) + "\n" for r in records)
     with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
+        fh.write(text)
 
 
 def write_report(out: Path, md: str, command: str, records: list[dict]) -> None:

@@ -45,7 +45,7 @@ from ..estimators import VectorScaler
 from .adapters import MatminerTransformer
 from .cache import CachedFeaturizer
 from .protocol import REPEATS, SIZES, filter_frame, make_splits
-from .records import append_record, read_records
+from .records import append_records, read_records
 
 DEFAULT_DATA = "../shared/data/mp_eform_gap.json.gz"
 UNTRAINED_PREFIX = "dim_untrained_rs"
@@ -294,8 +294,7 @@ def run(
                                       splits, subsets, test_structures, test):
         done.setdefault(_key(job), {}).update({r["repeat"]: r for r in job_records})
         if records_path is not None:
-            for r in job_records:
-                append_record(Path(records_path), r)
+            append_records(Path(records_path), job_records)
         print(f"{job['featuriser']} {job['target']} {job['head']} N={job['n']}: done",
               file=sys.stderr, flush=True)
     records = [done[_key(j)][r] for js in jobs.values() for j in js for r in range(repeats)]
