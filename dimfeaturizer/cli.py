@@ -11,13 +11,13 @@ import warnings
 
 
 def _encoder_args(parser: argparse.ArgumentParser, untrained_default: bool = False) -> None:
-    from .hub import DEFAULT_PRETRAINED
+    from .hub import DEFAULT_PRETRAINED, bundled_models
 
     parser.add_argument(
         "--pretrained",
         default="none" if untrained_default else DEFAULT_PRETRAINED,
-        help="bundled name, folder or Hub repo id; 'none' = random weights "
-        f"(default: {'none' if untrained_default else DEFAULT_PRETRAINED})",
+        help=f"bundled name ({', '.join(bundled_models())}), folder or Hub repo id; "
+        f"'none' = random weights (default: {'none' if untrained_default else DEFAULT_PRETRAINED})",
     )
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag, commit)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")

@@ -71,3 +71,13 @@ def test_pretrained_none_is_the_bundled_architectures_control(folder, tmp_path, 
     control = DIMEncoder(pretrained=None, config=DEFAULT_PRETRAINED, random_state=0).fit()
     read = [Structure.from_file(folder / name.split("/")[-1]) for name in table.index]
     np.testing.assert_allclose(table.to_numpy(), control.transform(read), rtol=0, atol=1e-5)
+
+
+def test_help_names_every_bundled_model(capsys, monkeypatch):
+    from dimfeaturizer.hub import bundled_models
+
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps help (at hyphens too) to this
+    with pytest.raises(SystemExit):
+        main(["featurize", "--help"])
+    text = capsys.readouterr().out
+    assert bundled_models() and all(name in text for name in bundled_models())
