@@ -150,7 +150,9 @@ def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: st
     trains a ``DIMRegressor`` (``finetune``: its overrides) from the featuriser's weights."""
     train, test = data["train"], data["test"]
     if kind == "finetune":
-        model = finetuned(name, pretrained, Path(cache_dir) / "finetune" / f"{name}-{target}",
+        weights = "" if pretrained is None else f"{Path(pretrained).name}-"  # own checkpoints
+        model = finetuned(name, pretrained,
+                          Path(cache_dir) / "finetune" / f"{weights}{name}-{target}",
                           **(finetune or {}))  # fmt: skip
         model.fit(train["structures"], train["raw_y"])
         pred = centred(model.predict(test["structures"]), test["groups"])

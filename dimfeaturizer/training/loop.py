@@ -126,8 +126,11 @@ def _fingerprint(
     settings = {k: v for k, v in asdict(config).items() if k not in skip}
     h.update(json.dumps(settings, sort_keys=True, default=list).encode())
     h.update(objective.identity().encode())
-    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
-    h.update(json.dumps(shapes, sort_keys=True).encode())
+    # the starting weights too: two runs from different weights of one architecture (two
+    # pretrained models, two random draws) must never resume each other's checkpoint
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(f"{name}{list(tensor.shape)}{tensor.dtype}".encode())
+        h.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -257,8 +260,8 @@ def fit(
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         if state.get("fingerprint") != fingerprint:
             raise ValueError(
-                f"{ckpt_path} was written for other data, hyper-parameters or objective; "
-                "use another checkpoint_dir or delete it"
+                f"{ckpt_path} was written for other data, hyper-parameters, objective or "
+                "starting weights; use another checkpoint_dir or delete it"
             )
         model.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])

@@ -499,6 +499,9 @@ def test_checkpoint_of_other_data_raises(packed, run4):
         pretrain(model, packed.subset(np.arange(10)), _config(checkpoint_dir=str(directory)))
     with pytest.raises(ValueError, match="hyper-parameters"):
         pretrain(model, packed, _config(learning_rate=2e-3, checkpoint_dir=str(directory)))
+    # the same architecture from other starting weights is another run
+    with pytest.raises(ValueError, match="starting weights"):
+        pretrain(untrained_model(None, 1), packed, _config(checkpoint_dir=str(directory)))
     # nothing was trained or loaded
     _assert_same_weights(_state(model), _state(untrained_model(None, 0)))
 
