@@ -24,6 +24,7 @@ untrained draw's.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shlex
 import sys
 import warnings
@@ -150,10 +151,7 @@ def score(name: str, data: dict, pretrained, cache_dir, n_jobs: int, scaling: st
     trains a ``DIMRegressor`` (``finetune``: its overrides) from the featuriser's weights."""
     train, test = data["train"], data["test"]
     if kind == "finetune":
-        weights = "" if pretrained is None else f"{Path(pretrained).name}-"  # own checkpoints
-        model = finetuned(name, pretrained,
-                          Path(cache_dir) / "finetune" / f"{weights}{name}-{target}",
-                          **(finetune or {}))  # fmt: skip
+        model = finetuned(name, pretrained, Path(cache_dir), target, **(finetune or {}))
         model.fit(train["structures"], train["raw_y"])
         pred = centred(model.predict(test["structures"]), test["groups"])
         scale = "none (fine-tuned end to end)"
@@ -207,14 +205,18 @@ def frozen_predictions(name: str, data: dict, pretrained, cache_dir, n_jobs: int
     return pred, None
 
 
-def finetuned(name: str, pretrained, checkpoint_dir: Path, **overrides):
+def finetuned(name: str, pretrained, cache_dir: Path, target: str = "e_form", **overrides):
     """The ``DIMRegressor`` a featuriser name starts: ``dim`` from the weights under
     test, an untrained draw from the same architecture at that draw's random weights
-    (the transfer benchmark's two starts). Checkpointed, so a killed run resumes."""
+    (the transfer benchmark's two starts). Checkpointed under ``cache_dir``, one folder
+    per weights (named and hashed by how they were given), start and target, so a killed
+    run resumes and no other run's checkpoint is taken for it."""
     from ..estimators import DIMRegressor
     from ..hub import DEFAULT_PRETRAINED
 
     weights = pretrained or DEFAULT_PRETRAINED
+    tag = hashlib.sha256(str(weights).encode()).hexdigest()[:8]
+    checkpoint_dir = cache_dir / "finetune" / f"{Path(weights).name}-{tag}-{name}-{target}"
     if name == "dim":
         return DIMRegressor(weights, random_state=0, checkpoint_dir=str(checkpoint_dir),
                             **overrides)  # fmt: skip

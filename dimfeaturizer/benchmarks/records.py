@@ -12,14 +12,25 @@ def read_records(path: Path, key: Callable[[dict], Hashable]) -> dict:
     """The records of ``path`` by ``key`` (a rerun's record replaces an earlier one)."""
     if not path.exists():
         return {}
-    return {key(r): r for r in map(json.loads, path.read_text().splitlines())}
+    text = path.read_text()
+    lines = text.splitlines()
+    if lines and not text.endswith("\n"):  # a write cut short by a kill: that job reruns
+        lines.pop()
+    return {key(r): r for r in map(json.loads, lines)}
 
 
 def append_records(path: Path, records: Iterable[dict]) -> None:
-    """Append a finished job's records in one write, so a kill never leaves half a job."""
+    """Append a finished job's records in one write; first drop what a kill may have left
+    of an earlier write (a last line without its newline), so no line is ever joined."""
     text = "".join(json.dumps(r) + "\n" for r in records)
-    with open(path, "a") as fh:
-        fh.write(text)
+    with open(path, "a+b") as fh:
+        size = fh.seek(0, 2)
+        if size:
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                fh.seek(0)
+                fh.truncate(fh.read().rfind(b"\n") + 1)
+        fh.write(text.encode())
 
 
 def write_report(out: Path, md: str, command: str, records: list[dict]) -> None:

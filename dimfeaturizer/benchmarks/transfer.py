@@ -32,7 +32,7 @@ import pandas as pd
 from sklearn.metrics import mean_absolute_error
 
 from .protocol import SIZES, filter_frame, make_splits
-from .records import read_records
+from .records import append_records, read_records
 from .representation import DEFAULT_DATA, box_plots, load_data, make_pipeline, summary_table
 
 FINE_TUNED = ("finetune", "finetune_random", "finetune_transfer", "finetune_frozen")
@@ -199,18 +199,16 @@ def _fit_all(jobs, done, jsonl, args, data_path, donors, overrides) -> None:
     from dimfeaturizer.benchmarks.transfer import fit_one
 
     parallel = joblib.Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")
-    with open(jsonl, "a") as fh:
-        for record in parallel(
-            joblib.delayed(fit_one)(job, data_path, args.pretrained, donors, args.cache_dir,
-                                    overrides, args.threads)
-            for job in jobs
-        ):
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
-            done[_key(record)] = record
-            print(f"{record['row']} {record['target']} N={record['n']} r={record['repeat']}: "
-                  f"MAE {record['mae']:.3f} ({record['fit_cpu_s']:.0f} CPU s)",
-                  file=sys.stderr, flush=True)
+    for record in parallel(
+        joblib.delayed(fit_one)(job, data_path, args.pretrained, donors, args.cache_dir,
+                                overrides, args.threads)
+        for job in jobs
+    ):
+        append_records(jsonl, [record])
+        done[_key(record)] = record
+        print(f"{record['row']} {record['target']} N={record['n']} r={record['repeat']}: "
+              f"MAE {record['mae']:.3f} ({record['fit_cpu_s']:.0f} CPU s)",
+              file=sys.stderr, flush=True)
 
 
 def cost_table(records: list[dict]) -> str:

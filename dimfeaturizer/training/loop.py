@@ -113,25 +113,53 @@ def _fingerprint(
     model: nn.Module,
     objective: Objective,
     world: World | None = None,
-) -> str:
-    h = hashlib.sha256()
-    if world is not None and world.distributed:  # ranks change batches and random draws
-        h.update(f"ranks={world.size}".encode())
+) -> dict[str, str]:
+    """What makes two runs the same run, one hash per part, so a refused checkpoint can
+    say which part differs."""
+
+    def digest(*chunks: bytes) -> str:
+        h = hashlib.sha256()
+        for chunk in chunks:
+            h.update(chunk)
+        return h.hexdigest()
+
     arrays = [packed.n_prim, packed.n_super, packed.species, packed.distances]
     if packed.targets is not None:
         arrays.append(packed.targets)
-    for arr in arrays:
-        h.update(np.ascontiguousarray(arr).tobytes())
     skip = {"device", "progress", "checkpoint_dir", "epochs", "patience", "compile"}
     settings = {k: v for k, v in asdict(config).items() if k not in skip}
-    h.update(json.dumps(settings, sort_keys=True, default=list).encode())
-    h.update(objective.identity().encode())
-    # the starting weights too: two runs from different weights of one architecture (two
-    # pretrained models, two random draws) must never resume each other's checkpoint
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(f"{name}{list(tensor.shape)}{tensor.dtype}".encode())
-        h.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+    if world is not None and world.distributed:  # ranks change batches and random draws
+        settings["ranks"] = world.size
+    # the starting weights, not only their shapes: two runs of one architecture from other
+    # weights (two pretrained models, two random draws) must never resume each other;
+    # buffers include the non-persistent ones (element table, distance basis centres)
+    tensors = sorted({**dict(model.named_buffers()), **model.state_dict()}.items())
+    return {
+        "data": digest(*(np.ascontiguousarray(a).tobytes() for a in arrays)),
+        "hyper-parameters": digest(json.dumps(settings, sort_keys=True, default=list).encode()),
+        "objective": digest(objective.identity().encode()),
+        "starting weights": digest(*(
+            f"{name}{list(t.shape)}{t.dtype}".encode()
+            + t.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes()
+            for name, t in tensors
+        )),
+    }  # fmt: skip
+
+
+def _refuse_other_run(path: Path, saved: object, fingerprint: dict[str, str]) -> None:
+    """Resume only the same run; otherwise say which part differs."""
+    if saved == fingerprint:
+        return
+    if not isinstance(saved, dict):
+        raise ValueError(
+            f"{path} was written by an older dimfeaturizer, whose checkpoints do not record "
+            "their starting weights; delete it or use another checkpoint_dir"
+        )
+    differ = [part for part in fingerprint if saved.get(part) != fingerprint[part]]
+    raise ValueError(
+        f"{path} was written for other {', '.join(differ)}; use another checkpoint_dir or "
+        "delete it"
+    )
 
 
 class _Run:
@@ -255,14 +283,11 @@ def fit(
     result = TrainResult()
     best, best_state, bad_epochs, start = float("inf"), None, 0, 0
     ckpt_path = Path(config.checkpoint_dir) / CHECKPOINT if config.checkpoint_dir else None
-    fingerprint = _fingerprint(packed, config, model, objective, world)
+    fingerprint = None if ckpt_path is None else _fingerprint(packed, config, model, objective,
+                                                              world)
     if ckpt_path is not None and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(
-                f"{ckpt_path} was written for other data, hyper-parameters, objective or "
-                "starting weights; use another checkpoint_dir or delete it"
-            )
+        _refuse_other_run(ckpt_path, state.get("fingerprint"), fingerprint)
         model.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
         result.history = state["history"]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dimfeaturizer import DEFAULT_PRETRAINED
 from dimfeaturizer.benchmarks import polymorphs
 
 
@@ -144,6 +145,8 @@ def test_finetune_diagnostic_trains_from_each_start(frame, tmp_path):
         assert r["head"] == "finetune" and 0.0 <= r["pair_order"] <= 1.0
         assert r["n_test"] == len(data["test"]["y"]) and np.isfinite(r["mae"])
     assert records["dim"]["mae"] != records["dim_untrained"]["mae"]
-    assert (tmp_path / "finetune" / "dim-e_form").is_dir()  # checkpointed: a kill resumes
+    folders = sorted(p.name for p in (tmp_path / "finetune").iterdir())  # a kill resumes
+    assert len(folders) == 2 and folders[0].endswith("-dim-e_form")
+    assert all(f.startswith(DEFAULT_PRETRAINED) for f in folders)
     with pytest.raises(ValueError, match="fine-tuning starts from"):
         polymorphs.finetuned("magpie", None, tmp_path)

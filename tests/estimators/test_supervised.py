@@ -202,3 +202,19 @@ def test_multiclass_and_single_class(structures, mp_entries):
     assert model.predict_proba(structures).shape[1] == len(np.unique(n_elements))
     with pytest.raises(ValueError, match="single class"):
         DIMClassifier(**FAST).fit(structures, np.ones(len(structures)))
+
+
+def test_regressor_resumes_its_checkpoint_and_refuses_another_start(structures, e_form,
+                                                                    tmp_path):
+    """A killed fine-tuning resumes exactly (the seeded head is the same start); another
+    draw's start must not resume it."""
+    settings = {**FAST, "patience": 100}
+    whole = DIMRegressor(**settings).fit(structures, e_form)
+    DIMRegressor(**{**settings, "epochs": 3}, checkpoint_dir=tmp_path).fit(structures, e_form)
+    resumed = DIMRegressor(**settings, checkpoint_dir=tmp_path).fit(structures, e_form)
+    assert len(resumed.history_) == len(whole.history_) == settings["epochs"]
+    np.testing.assert_allclose(resumed.predict(structures), whole.predict(structures),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    other = DIMRegressor(**{**settings, "random_state": 1}, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="starting weights"):
+        other.fit(structures, e_form)

@@ -495,15 +495,25 @@ def test_exact_resume(packed, run4, tmp_path):
 def test_checkpoint_of_other_data_raises(packed, run4):
     _, _, directory = run4
     model = untrained_model(None, 0)
-    with pytest.raises(ValueError, match="other data"):
+    # the message names the part that differs, and only that part
+    with pytest.raises(ValueError, match="for other data;"):
         pretrain(model, packed.subset(np.arange(10)), _config(checkpoint_dir=str(directory)))
-    with pytest.raises(ValueError, match="hyper-parameters"):
+    with pytest.raises(ValueError, match="for other hyper-parameters;"):
         pretrain(model, packed, _config(learning_rate=2e-3, checkpoint_dir=str(directory)))
     # the same architecture from other starting weights is another run
-    with pytest.raises(ValueError, match="starting weights"):
+    with pytest.raises(ValueError, match="for other starting weights;"):
         pretrain(untrained_model(None, 1), packed, _config(checkpoint_dir=str(directory)))
     # nothing was trained or loaded
     _assert_same_weights(_state(model), _state(untrained_model(None, 0)))
+
+
+def test_checkpoint_of_an_older_version_is_refused_by_name(packed, run4, tmp_path):
+    """A checkpoint of earlier versions kept one fingerprint string that ignored the starting
+    weights: refuse it with a reason, never resume it as if it were this run."""
+    state = torch.load(run4[2] / CHECKPOINT, weights_only=True)
+    torch.save({**state, "fingerprint": "0" * 64}, tmp_path / CHECKPOINT)
+    with pytest.raises(ValueError, match="older dimfeaturizer"):
+        pretrain(untrained_model(None, 0), packed, _config(checkpoint_dir=str(tmp_path)))
 
 
 def test_early_stopping_restores_best(packed, tmp_path):
@@ -601,7 +611,7 @@ def test_typicality_term_is_wired_and_learnable(batch):
     dim = sum(terms[k] for k in ("dim_local", "dim_global"))
     kl = 0.1 * sum(terms[k] for k in ("kl_local", "kl_global"))
     assert torch.allclose(objective.total(terms), dim + kl + terms["typicality"])
-    assert "typicality" not in DeepInfoMax().identity()  # older checkpoints still resume
+    assert "typicality" not in DeepInfoMax().identity()  # runs without it: the same identity
     assert "typicality" in objective.identity()
     terms["typicality"].backward()
     assert _nonzero(_grads(critic))
