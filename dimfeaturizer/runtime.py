@@ -26,6 +26,12 @@ def tqdm_disable(progress: bool | None) -> bool | None:
     return None if progress is None else not progress
 
 
+def tensor_bytes(t: torch.Tensor) -> np.ndarray:
+    """A tensor's raw bytes, flat (any dtype, bf16 included; any device): for hashing
+    weights by value."""
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
 def derive_seeds(random_state: int | np.random.RandomState | None) -> tuple[int, int]:
     """``(model_seed, train_seed)`` of a scikit-learn ``random_state``.
 

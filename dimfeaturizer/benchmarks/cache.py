@@ -46,8 +46,9 @@ class _Hasher(joblib.hashing.NumpyHasher):
     def reducer_override(self, obj):
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(obj, torch.Tensor):
-            t = obj.detach().cpu().contiguous().reshape(-1)
-            return _tensor_by_value, (str(obj.dtype), tuple(obj.shape), t.view(torch.uint8).numpy())
+            from ..runtime import tensor_bytes
+
+            return _tensor_by_value, (str(obj.dtype), tuple(obj.shape), tensor_bytes(obj))
         return NotImplemented
 
 

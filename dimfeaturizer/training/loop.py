@@ -36,7 +36,13 @@ from ..distributed import (
     sum_over_ranks,
 )
 from ..model import Kernels
-from ..runtime import deterministic_on_cpu, generator, resolve_device, tqdm_disable
+from ..runtime import (
+    deterministic_on_cpu,
+    generator,
+    resolve_device,
+    tensor_bytes,
+    tqdm_disable,
+)
 from .objective import Objective
 
 logger = logging.getLogger(__name__)
@@ -139,8 +145,7 @@ def _fingerprint(
         "hyper-parameters": digest(json.dumps(settings, sort_keys=True, default=list).encode()),
         "objective": digest(objective.identity().encode()),
         "starting weights": digest(*(
-            f"{name}{list(t.shape)}{t.dtype}".encode()
-            + t.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes()
+            f"{name}{list(t.shape)}{t.dtype}".encode() + tensor_bytes(t).tobytes()
             for name, t in tensors
         )),
     }  # fmt: skip
@@ -283,8 +288,9 @@ def fit(
     result = TrainResult()
     best, best_state, bad_epochs, start = float("inf"), None, 0, 0
     ckpt_path = Path(config.checkpoint_dir) / CHECKPOINT if config.checkpoint_dir else None
-    fingerprint = None if ckpt_path is None else _fingerprint(packed, config, model, objective,
-                                                              world)
+    fingerprint = (
+        None if ckpt_path is None else _fingerprint(packed, config, model, objective, world)
+    )
     if ckpt_path is not None and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         _refuse_other_run(ckpt_path, state.get("fingerprint"), fingerprint)
