@@ -1,4 +1,5 @@
-"""Command line: ``dimfeaturizer featurize`` (the main job) and ``dimfeaturizer pretrain``."""
+"""Command line: ``dimfeaturizer featurize`` (the main job), ``pretrain``, and ``fit`` /
+``predict`` (fine-tune on a CSV of labels; predict with the saved model)."""
 
 from __future__ import annotations
 
@@ -252,7 +253,101 @@ def pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = ("featurize", "pretrain")
+def _labels_for(structures, labels_csv: str, target: str | None):
+    """The labels CSV (first column: the structures' names, as ``featurize`` lists them,
+    or their file names or stems) matched to the structures; the unlabelled rest."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    table = pd.read_csv(labels_csv, index_col=0)
+    if target is None:
+        if table.shape[1] != 1:
+            raise ValueError(f"{labels_csv} has columns {list(table.columns)}: name one with "
+                             "--target")  # fmt: skip
+        target = table.columns[0]
+    if target not in table.columns:
+        raise ValueError(f"{labels_csv} has no column {target!r} (it has {list(table.columns)})")
+    keys = {}
+    for name in structures.index:  # a name, its file name or its stem finds its label
+        for key in (str(name), Path(str(name)).name, Path(str(name)).stem):
+            keys.setdefault(key, name)
+    index = [str(i) for i in table.index]
+    missing = [i for i in index if i not in keys]
+    if missing:
+        raise ValueError(f"{labels_csv}: no structure for {len(missing)} label(s), e.g. "
+                         f"{missing[:3]}")  # fmt: skip
+    names = [keys[i] for i in index]
+    y = table[target].to_numpy()
+    rest = structures.drop(index=names)
+    return structures.loc[names], y, rest, target
+
+
+def fine_tune(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .estimators import DIMClassifier, DIMRegressor
+    from .io import read_structures
+
+    structures = read_structures(args.inputs)
+    X, y, unlabelled, target = _labels_for(structures, args.labels, args.target)
+    estimator = DIMClassifier if args.classify else DIMRegressor
+    # only what was given: the estimator holds every default
+    params = {k: getattr(args, k) for k in ("n_models", "composition", "epochs",
+                                            "adapt_epochs", "n_jobs", "device")
+              if getattr(args, k) not in (None, False)}  # fmt: skip
+    from .hub import DEFAULT_PRETRAINED
+
+    pretrained = _pretrained(args.pretrained)
+    if pretrained is None:  # 'none': the bundled architecture from random weights
+        params["config"] = DEFAULT_PRETRAINED
+    model = estimator(pretrained=pretrained, revision=args.revision, random_state=args.seed,
+                      **params)  # fmt: skip
+    t0 = time.perf_counter()
+    model.fit(X, y if args.classify else np.asarray(y, dtype=float),
+              unlabelled=unlabelled if args.adapt_epochs and len(unlabelled) else None)  # fmt: skip
+    model.save_pretrained(args.out)
+    print(f"fine-tuned on {len(X)} labelled structures ({target}; {len(unlabelled)} without a "
+          f"label) in {time.perf_counter() - t0:.0f} s, {len(model.models_)} model(s); saved "
+          f"to {args.out}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    import json as json_module
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .estimators import DIMClassifier, DIMRegressor
+    from .io import read_structures
+
+    if not args.output.endswith(OUTPUT_FORMATS):
+        raise ValueError(f"--output {args.output}: use a .csv or .parquet file name")
+    meta = json_module.loads((Path(args.model) / "config.json").read_text())
+    task = meta.get("head", {}).get("task")
+    if task not in ("regression", "classification"):
+        raise ValueError(f"{args.model} holds no fine-tuned model (no prediction head)")
+    estimator = DIMRegressor if task == "regression" else DIMClassifier
+    model = estimator.from_pretrained(args.model, device=args.device)
+    structures = read_structures(args.inputs)
+    if task == "classification":
+        proba = model.predict_proba(structures)
+        out = pd.DataFrame(proba, index=structures.index,
+                           columns=[f"p_{c}" for c in model.classes_])  # fmt: skip
+        out.insert(0, "prediction", model.classes_[proba.argmax(axis=1)])
+    elif len(model.models_) > 1:
+        mean, std = model.predict(structures, return_std=True)
+        out = pd.DataFrame({"prediction": mean, "std": std}, index=structures.index)
+    else:
+        out = pd.DataFrame({"prediction": model.predict(structures)}, index=structures.index)
+    _write(out, args.output)
+    print(f"predicted {len(out)} structures with {args.model} -> {args.output}",
+          file=sys.stderr)
+    return 0
+
+
+COMMANDS = ("featurize", "pretrain", "fit", "predict")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,6 +408,32 @@ def main(argv: list[str] | None = None) -> int:
     add_objective_args(pre)
     _encoder_args(pre, untrained_default=True)
     pre.set_defaults(func=pretrain)
+    tune = sub.add_parser("fit", help="fine-tune on structures + a CSV of labels -> a model")
+    tune.add_argument("inputs", nargs="+", help="CIF/POSCAR/JSON files or folders")
+    tune.add_argument("--labels", required=True,
+                      help="CSV: first column the structures' names (or file names/stems), "
+                      "then the target")
+    tune.add_argument("--target", default=None, help="the CSV's target column (if several)")
+    tune.add_argument("--out", required=True, help="folder for the saved model")
+    tune.add_argument("--classify", action="store_true", help="class labels (DIMClassifier)")
+    tune.add_argument("--n-models", type=int, default=None,
+                      help="ensemble members; > 1 gives predict's std (default: DIMRegressor's)")
+    tune.add_argument("--composition", action="store_true",
+                      help="magpie composition descriptors into the head")
+    tune.add_argument("--adapt-epochs", type=int, default=None,
+                      help="Deep InfoMax on all the structures (labelled or not) first")
+    tune.add_argument("--epochs", type=int, default=None, help="default: the estimator's")
+    tune.add_argument("--n-jobs", type=int, default=None, help="members trained at once")
+    tune.add_argument("--seed", type=int, default=0, help="default: 0")
+    _encoder_args(tune)
+    tune.set_defaults(device=None)
+    tune.set_defaults(func=fine_tune)
+    pred = sub.add_parser("predict", help="a saved fine-tuned model + structures -> predictions")
+    pred.add_argument("inputs", nargs="+", help="CIF/POSCAR/JSON files or folders")
+    pred.add_argument("--model", required=True, help="folder written by dimfeaturizer fit")
+    pred.add_argument("--output", "-o", required=True, help="a .csv or .parquet file")
+    pred.add_argument("--device", default="auto")
+    pred.set_defaults(func=predict)
     argv = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in argv
     argv = [a for a in argv if a != "--traceback"]

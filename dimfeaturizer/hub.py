@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import tempfile
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
 HEAD_PREFIX = "head."
+MEMBER_PREFIX = "member."  # an ensemble's members after the first: member.<i>.<its keys>
 # bundled in pretrained/; the model card says how it was trained and how it scores
 DEFAULT_PRETRAINED = "sitenet-dim-mp25k-wide-2026.11"
 # earlier names of bundled models, still loadable (the weights left preview unchanged)
@@ -64,12 +66,17 @@ def _sha256(path: Path) -> str:
 
 
 def save_pretrained(
-    model: SiteNetDIM | SiteNetPredictor, directory: str | os.PathLike, extra: dict | None = None
+    model: SiteNetDIM | SiteNetPredictor,
+    directory: str | os.PathLike,
+    extra: dict | None = None,
+    members: Sequence[SiteNetPredictor] = (),
 ) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``.
 
     ``extra`` is merged into config.json (e.g. ``{"training": ...}``); for a
     ``SiteNetPredictor`` its ``"head"`` entry is extended with the head's shape.
+    ``members``: an ensemble's other predictors, stored in the same weights file under
+    ``member.<i>.`` (``model`` is member 0 and stays what ``load_pretrained`` reads).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -80,9 +87,12 @@ def save_pretrained(
     if isinstance(model, SiteNetPredictor):
         encoder = model.encoder
         state = {HEAD_PREFIX + k: v for k, v in model.head.state_dict().items()}
-        extra["head"] = {
-            **extra.get("head", {}), "n_outputs": model.n_outputs, "hidden": model.hidden
-        }
+        shape = {"n_outputs": model.n_outputs, "hidden": model.hidden}
+        if model.n_features or members:  # older readers never see keys they do not know
+            shape.update(n_features=model.n_features, n_models=1 + len(members))
+        extra["head"] = {**extra.get("head", {}), **shape}
+    for i, member in enumerate(members, start=1):
+        state.update({f"{MEMBER_PREFIX}{i}.{k}": v for k, v in member.state_dict().items()})
     state.update(encoder.state_dict())
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     safetensors.torch.save_file(state, weights, metadata={"format": "pt"})
@@ -317,7 +327,7 @@ def _load_checked(
 
 def _encoder(meta: dict, state: dict[str, torch.Tensor]) -> SiteNetDIM:
     model = SiteNetDIM(SiteNetConfig.from_dict(meta["model"]))
-    own = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIX)}
+    own = {k: v for k, v in state.items() if not k.startswith((HEAD_PREFIX, MEMBER_PREFIX))}
     model.load_state_dict(own, strict=True)
     return model.eval()
 
@@ -341,7 +351,23 @@ def load_predictor(
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
 ) -> tuple[SiteNetPredictor, dict]:
-    """A saved encoder with its prediction head, and config.json's ``"head"`` entry."""
+    """A saved encoder with its prediction head (an ensemble's first member), and
+    config.json's ``"head"`` entry."""
+    models, head = load_predictors(
+        name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
+    )
+    return models[0], head
+
+
+def load_predictors(
+    name_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> tuple[list[SiteNetPredictor], dict]:
+    """Every member of a saved predictor (one, or an ensemble's), and config.json's
+    ``"head"`` entry."""
     meta, state = _load_checked(name_or_path, revision, cache_dir, local_files_only)
     if "head" not in meta:
         raise ValueError(
@@ -349,12 +375,22 @@ def load_predictor(
             "DIMEncoder, or pass it as pretrained= to start a DIMRegressor/DIMClassifier"
         )
     head = meta["head"]
-    model = SiteNetPredictor(_encoder(meta, state), head["n_outputs"], head["hidden"])
-    model.head.load_state_dict(
+    shape = (head["n_outputs"], head["hidden"], head.get("n_features", 0))
+    first = SiteNetPredictor(_encoder(meta, state), *shape)
+    first.head.load_state_dict(
         {k[len(HEAD_PREFIX) :]: v for k, v in state.items() if k.startswith(HEAD_PREFIX)},
         strict=True,
     )
-    return model.eval(), head
+    models = [first.eval()]
+    for i in range(1, head.get("n_models", 1)):
+        prefix = f"{MEMBER_PREFIX}{i}."
+        member = SiteNetPredictor(SiteNetDIM(first.encoder.config), *shape)
+        member.load_state_dict(
+            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)},
+            strict=True,
+        )
+        models.append(member.eval())
+    return models, head
 
 
 def push_to_hub(
@@ -366,15 +402,16 @@ def push_to_hub(
     commit_message: str = "Upload dimfeaturizer encoder",
     readme: str | None = None,
     extra: dict | None = None,
+    members: Sequence[SiteNetPredictor] = (),
 ) -> str:
     """Create ``repo_id`` if needed and upload the weights (and a model card); returns the
-    commit URL. ``extra`` as in ``save_pretrained``."""
+    commit URL. ``extra`` and ``members`` as in ``save_pretrained``."""
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        save_pretrained(model, tmp, extra)
+        save_pretrained(model, tmp, extra, members)
         if readme is not None:
             Path(tmp, "README.md").write_text(readme)
         info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)

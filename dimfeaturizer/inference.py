@@ -90,10 +90,12 @@ def encode(
     device: str | torch.device = "auto",
     progress: bool | None = False,
     compile: bool = False,
+    features: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(n, width)`` float32 outputs (vectors, or a head's outputs); raises
     ``StructureError`` naming a bad entry before any expensive work. ``compile``: run
-    the per-pair kernels through ``torch.compile`` (see ``Forward``)."""
+    the per-pair kernels through ``torch.compile`` (see ``Forward``). ``features``:
+    ``(n, F)`` per-crystal descriptors for a head that reads them."""
     labels = list(range(len(entries))) if labels is None else labels
     config = _encoder_config(model)
     check_all(entries, labels, config)
@@ -104,6 +106,7 @@ def encode(
         for start in tqdm(starts, disable=tqdm_disable(progress), desc="encode", unit="chunk"):
             part = slice(start, start + CHUNK)
             packed = prepare_all(entries[part], labels[part], config, offset=start, checked=True)
+            packed = packed.with_features(None if features is None else features[part])
             chunks.append(encode_packed(model, packed, batch_sites, dev, forward))
     if not chunks:
         return np.empty((0, _width(model)), dtype=np.float32)
@@ -118,6 +121,7 @@ def encode_or_collect(
     device: str | torch.device = "auto",
     progress: bool | None = False,
     compile: bool = False,
+    features: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[int, BaseException]]:
     """Outputs with NaN rows for entries that fail, and those entries' exceptions by
     position (matminer's ``ignore_errors=True``); chunked like ``encode``."""
@@ -132,6 +136,7 @@ def encode_or_collect(
             errors.update({start + i: err for i, err in failed.items()})
             if crystals:
                 rows = start + np.asarray(good)
-                out[rows] = encode_packed(model, PackedCrystals(crystals), batch_sites, dev,
-                                          forward)  # fmt: skip
+                own = None if features is None else features[rows]
+                packed = PackedCrystals(crystals, None, own)
+                out[rows] = encode_packed(model, packed, batch_sites, dev, forward)
     return out, errors

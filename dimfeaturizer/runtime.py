@@ -49,6 +49,17 @@ def derive_seeds(random_state: int | np.random.RandomState | None) -> tuple[int,
     return int(model_seed), int(train_seed)
 
 
+def member_seeds(
+    random_state: int | np.random.RandomState | None, n_members: int
+) -> list[tuple[int, int]]:
+    """``(model_seed, train_seed)`` of each member of an ensemble: member 0's are
+    ``derive_seeds(random_state)``'s (a one-member ensemble is the single model), the
+    others continue the same stream, so every member starts and splits differently."""
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        random_state = np.random.RandomState(random_state)
+    return [derive_seeds(random_state) for _ in range(n_members)]
+
+
 def generator(key: list[int], device: torch.device) -> torch.Generator:
     """A torch generator seeded from ``key`` (e.g. ``[seed, epoch]``), independent of any
     global random state."""

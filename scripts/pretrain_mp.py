@@ -17,7 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
-from dimfeaturizer.benchmarks.protocol import filter_frame, make_splits
+from benchmarks.protocol import filter_frame, make_splits
 from dimfeaturizer.cli import add_objective_args, objective_settings, run_pretraining
 
 

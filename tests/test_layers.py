@@ -18,7 +18,7 @@ LAYERS = {
     "inference": ("inference",),
     "hub": ("hub",),
     "estimators": ("estimators",),
-    "top": ("cli", "cluster", "io", "benchmarks", "__init__", "__main__"),
+    "top": ("cli", "cluster", "io", "__init__", "__main__"),
 }
 MAY_IMPORT = {
     "base": {"base", "data.elements"},

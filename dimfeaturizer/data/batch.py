@@ -38,6 +38,9 @@ class Batch:
         Atomic numbers of each crystal's primitive sites; 0 where padded.
     targets : (B, T) float32 or None
         Labels of the crystals, where the packed crystals carry them.
+    features : (B, F) float32 or None
+        Per-crystal descriptors (e.g. standardised composition) that a prediction head
+        reads beside the crystal vector, where the packed crystals carry them.
     vectors : (S, J, 3) float32 or None
         Displacements whose lengths are ``distances``, where the packed crystals carry
         them (pretraining that perturbs geometry).
@@ -55,6 +58,7 @@ class Batch:
     n_prim: torch.Tensor
     prim_species: torch.Tensor
     targets: torch.Tensor | None = None
+    features: torch.Tensor | None = None
     vectors: torch.Tensor | None = None
     lattices: torch.Tensor | None = None
 
@@ -72,15 +76,22 @@ class PackedCrystals:
 
     ``species`` holds every crystal's N supercell species back to back and ``distances``
     every (M, N) distance block flattened; offsets locate crystal i. ``targets``, if
-    given, are one row of labels per crystal, ``(n, T)`` float32, carried into batches.
+    given, are one row of labels per crystal, ``(n, T)`` float32, carried into batches;
+    ``features`` likewise carry per-crystal descriptors for a head, ``(n, F)`` float32.
     ``vectors`` (every pair's displacement, ``(sum M N, 3)``) and ``lattices`` (each
     supercell's, ``(n, 3, 3)``) are kept when every crystal has them.
     """
 
-    def __init__(self, crystals: Sequence[CrystalArrays], targets: np.ndarray | None = None):
+    def __init__(
+        self,
+        crystals: Sequence[CrystalArrays],
+        targets: np.ndarray | None = None,
+        features: np.ndarray | None = None,
+    ):
         if not crystals:
             raise ValueError("no crystals to pack")
-        self.targets = _target_rows(targets, len(crystals))
+        self.targets = _rows(targets, len(crystals), "target")
+        self.features = _rows(features, len(crystals), "feature")
         self.n_prim = np.array([c.n_prim for c in crystals], dtype=np.int64)
         self.n_super = np.array([c.n_super for c in crystals], dtype=np.int64)
         self.species = np.concatenate([c.species for c in crystals]).astype(np.int64)
@@ -96,13 +107,20 @@ class PackedCrystals:
         return len(self.n_prim)
 
     def subset(self, indices: np.ndarray) -> PackedCrystals:
-        targets = None if self.targets is None else self.targets[np.asarray(indices)]
-        return PackedCrystals([self.crystal(i) for i in indices], targets)
+        indices = np.asarray(indices)
+        rows = [None if a is None else a[indices] for a in (self.targets, self.features)]
+        return PackedCrystals([self.crystal(i) for i in indices], *rows)
 
     def with_targets(self, targets: np.ndarray | None) -> PackedCrystals:
         """The same crystals carrying ``targets`` (arrays shared, not copied)."""
         out = copy.copy(self)
-        out.targets = _target_rows(targets, len(self))
+        out.targets = _rows(targets, len(self), "target")
+        return out
+
+    def with_features(self, features: np.ndarray | None) -> PackedCrystals:
+        """The same crystals carrying per-crystal head ``features`` (arrays shared)."""
+        out = copy.copy(self)
+        out.features = _rows(features, len(self), "feature")
         return out
 
     def crystal(self, i: int) -> CrystalArrays:
@@ -150,19 +168,21 @@ class PackedCrystals:
             n_prim=torch.from_numpy(m),
             prim_species=torch.from_numpy(prim_species),
             targets=None if self.targets is None else torch.from_numpy(self.targets[indices]),
+            features=None if self.features is None else torch.from_numpy(self.features[indices]),
             vectors=None if vectors is None else vectors.float(),
             lattices=None if self.lattices is None else torch.from_numpy(self.lattices[indices]),
         )
 
 
-def _target_rows(targets: np.ndarray | None, n: int) -> np.ndarray | None:
-    """``targets`` as ``(n, T)`` float32, one row per crystal (None stays None)."""
-    if targets is None:
+def _rows(values: np.ndarray | None, n: int, what: str) -> np.ndarray | None:
+    """Per-crystal ``values`` as ``(n, K)`` float32, one row per crystal (None stays
+    None)."""
+    if values is None:
         return None
-    targets = np.asarray(targets, dtype=np.float32)
-    if len(targets) != n:
-        raise ValueError(f"{len(targets)} target rows for {n} crystals")
-    return targets.reshape(n, -1)
+    values = np.asarray(values, dtype=np.float32)
+    if len(values) != n:
+        raise ValueError(f"{len(values)} {what} rows for {n} crystals")
+    return values.reshape(n, -1)
 
 
 def batches_by_sites(

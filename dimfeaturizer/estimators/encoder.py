@@ -191,7 +191,7 @@ compile, checkpoint_dir
             if getattr(objective, term) > 0 and head is None:
                 raise ValueError(f"{term}={getattr(self, term)} needs a config with {flag}=True "
                                  "(the term's head is part of the architecture)")  # fmt: skip
-        self.history_, self.best_epoch_, self.training_ = [], -1, None
+        history, best_epoch, training = [], -1, None  # assigned once the fit succeeded
         if not self.frozen:
             if model.config.readout == "mu+typicality" and objective.typicality == 0:
                 raise ValueError("readout 'mu+typicality' returns the typicality critic's "
@@ -208,8 +208,9 @@ compile, checkpoint_dir
             packed = prepare_all(entries, labels, model.config, checked=True, world=join(),
                                  vectors=objective.needs_vectors)
             result = fit(model, objective, packed, self._train_config(train_seed))
-            self.history_, self.best_epoch_ = result.history, result.best_epoch
-            self.training_ = self._training_record(result, len(entries), objective)
+            history, best_epoch = result.history, result.best_epoch
+            training = self._training_record(result, len(entries), objective)
+        self.history_, self.best_epoch_, self.training_ = history, best_epoch, training
         self.model_: SiteNetDIM = model.cpu().eval()
         self.config_ = model.config
         return self

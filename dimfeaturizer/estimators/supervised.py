@@ -3,9 +3,14 @@ small head fine-tuned end to end on labels (the paper's second way to use Deep I
 
 from __future__ import annotations
 
+import copy
 import os
+import warnings
+from dataclasses import replace
 from numbers import Integral, Real
+from pathlib import Path
 
+import joblib
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
@@ -20,10 +25,13 @@ from ..data.inputs import as_structure_list, check_all, prepare_all
 from ..distributed import join
 from ..inference import encode
 from ..model import SiteNetPredictor
-from ..runtime import derive_seeds
+from ..runtime import member_seeds
 from ..training import Supervised, fit, validation_split
 from ..training.supervised import REGRESSION_LOSSES
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource
+from .composition import CompositionFeatures
+
+COMPOSITION_CLIP = 5.0  # standardised composition columns are clipped to +-5 (the protocol's)
 
 
 class _FineTuned(WeightsSource):
@@ -44,6 +52,11 @@ class _FineTuned(WeightsSource):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
+        "head_epochs": [Interval(Integral, 0, None, closed="left")],
+        "adapt_epochs": [Interval(Integral, 0, None, closed="left")],
+        "n_models": [Interval(Integral, 1, None, closed="left")],
+        "composition": ["boolean"],
+        "n_jobs": [Integral, None],
     }
     _task: str
 
@@ -64,6 +77,11 @@ class _FineTuned(WeightsSource):
         weight_decay: float = 1e-4,
         validation_fraction: float = 0.2,
         patience: int = 20,
+        head_epochs: int = 0,
+        adapt_epochs: int = 0,
+        n_models: int = 1,
+        composition: bool = False,
+        n_jobs: int | None = None,
         device: str = "auto",
         amp: bool = True,
         compile: bool | str = False,
@@ -86,6 +104,11 @@ class _FineTuned(WeightsSource):
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.head_epochs = head_epochs
+        self.adapt_epochs = adapt_epochs
+        self.n_models = n_models
+        self.composition = composition
+        self.n_jobs = n_jobs
         self.device = device
         self.amp = amp
         self.compile = compile
@@ -95,8 +118,11 @@ class _FineTuned(WeightsSource):
         self.progress = progress
 
     # -- fitting -------------------------------------------------------------------
-    def _fit(self, X, y, objective: Supervised, targets: np.ndarray, n_outputs: int,
-             stratify: np.ndarray | None):
+    def _fit(self, X, objective: Supervised, targets: np.ndarray, n_outputs: int,
+             stratify: np.ndarray | None, unlabelled=None) -> dict:
+        """Train every member; returns the fitted attributes, assigned by the caller only
+        once everything succeeded (so a fit that raises, or is interrupted, leaves a
+        fitted estimator exactly as it was)."""
         entries, labels = as_structure_list(X)
         if len(entries) != len(targets):
             raise ValueError(f"X has {len(entries)} structures but y has {len(targets)} rows")
@@ -104,21 +130,73 @@ class _FineTuned(WeightsSource):
             raise ValueError(
                 f"fine-tuning needs at least 2 labelled structures, got {len(entries)}"
             )
-        model_seed, train_seed = derive_seeds(self.random_state)
-        encoder = self._start_encoder(model_seed)
-        check_all(entries, labels, encoder.config)
+        seeds = member_seeds(self.random_state, self.n_models)
+        encoders = [self._start_encoder(model_seed) for model_seed, _ in seeds]
+        config = encoders[0].config
+        check_all(entries, labels, config)
+        if self.adapt_epochs:
+            extra, extra_labels = ([], []) if unlabelled is None else as_structure_list(unlabelled)
+            check_all(extra, [f"unlabelled {lab}" for lab in extra_labels], config)
+            adapted = self._adapt(entries + extra, seeds[0][0])
+            encoders = [copy.deepcopy(adapted) for _ in seeds]
+        fitted: dict = {"composition_mean_": None, "composition_scale_": None}
+        features = None
+        if self.composition:
+            raw = _composition(entries)
+            mean, scale = _column_stats(raw)
+            fitted.update(composition_mean_=mean, composition_scale_=scale)
+            features = _standardise(raw, mean, scale)
+        # preprocessing once, shared by every member
         packed = prepare_all(
-            entries, labels, encoder.config, checked=True, world=join()
-        ).with_targets(targets)
-        model = _with_head(encoder, n_outputs, self.hidden, model_seed)
-        config = self._train_config(train_seed)
-        split = validation_split(len(packed), self.validation_fraction, train_seed, stratify)
-        result = fit(model, objective, packed, config, split=split)
-        self.model_: SiteNetPredictor = model.cpu().eval()
-        self.config_ = encoder.config
-        self.history_, self.best_epoch_ = result.history, result.best_epoch
-        self.training_ = self._training_record(result, len(entries), objective)
-        return self
+            entries, labels, config, checked=True, world=join()
+        ).with_targets(targets).with_features(features)
+        n_features = 0 if features is None else features.shape[1]
+        jobs = []
+        for i, ((model_seed, train_seed), encoder) in enumerate(zip(seeds, encoders)):
+            model = _with_head(encoder, n_outputs, self.hidden, model_seed, n_features)
+            train = self._train_config(train_seed)
+            if self.n_models > 1 and train.checkpoint_dir is not None:
+                folder = Path(train.checkpoint_dir) / f"member-{i}"
+                train = replace(train, checkpoint_dir=str(folder))
+            split = validation_split(len(packed), self.validation_fraction, train_seed, stratify)
+            jobs.append((model, train, split))
+        n_workers = min(joblib.effective_n_jobs(self.n_jobs), len(jobs))
+        threads = max(1, torch.get_num_threads() // n_workers)
+        trained = joblib.Parallel(n_jobs=n_workers)(
+            joblib.delayed(_train_member)(model, objective, packed, train, split,
+                                          self.head_epochs, threads if n_workers > 1 else None)
+            for model, train, split in jobs
+        )  # fmt: skip
+        models = [model.cpu().eval() for model, _ in trained]
+        results = [result for _, result in trained]
+        record = self._training_record(results[0], len(entries), objective)
+        record.update(head_epochs=self.head_epochs, adapt_epochs=self.adapt_epochs)
+        record["members"] = [
+            {"best_epoch": r.best_epoch, "epochs_run": len(r.history)} for r in results
+        ]
+        fitted.update(
+            models_=models, model_=models[0], config_=config,
+            history_=results[0].history, best_epoch_=results[0].best_epoch, training_=record,
+        )  # fmt: skip
+        return fitted
+
+    def _set_fitted(self, fitted: dict) -> None:
+        vars(self).update(fitted)
+
+    def _adapt(self, entries: list, seed: int):
+        """Domain-adaptive pretraining: ``adapt_epochs`` of Deep InfoMax (the encoder's
+        own objective and defaults) on the user's structures, from where the fit starts."""
+        from .encoder import DIMEncoder
+
+        adapter = DIMEncoder(
+            pretrained=self.pretrained, revision=self.revision, cache_dir=self.cache_dir,
+            local_files_only=self.local_files_only, config=self.config, frozen=False,
+            epochs=self.adapt_epochs, device=self.device, amp=self.amp, compile=self.compile,
+            checkpoint_dir=None if self.checkpoint_dir is None
+            else Path(self.checkpoint_dir) / "adapt",
+            random_state=seed, progress=self.progress,
+        )  # fmt: skip
+        return adapter.fit(entries).model_
 
     def _objective(self, **kwargs) -> Supervised:
         return Supervised(
@@ -130,37 +208,49 @@ class _FineTuned(WeightsSource):
         )
 
     def _outputs(self, X) -> np.ndarray:
-        """The head's raw outputs through the shared batched inference path."""
-        check_is_fitted(self, "model_")
+        """``(n_models, n, n_outputs)``: every member's raw outputs through the shared
+        batched inference path (composition computed once for all members)."""
+        check_is_fitted(self, "models_")
         entries, labels = as_structure_list(X)
-        return encode(
-            self.model_,
-            entries,
-            labels,
-            batch_sites=self.inference_batch_sites,
-            device=self.device,
-            progress=bool(self.progress),
-            compile=self.compile is True,
-        )
+        features = None
+        if self.composition_mean_ is not None:
+            check_all(entries, labels, self.config_)
+            raw = _composition(entries)
+            features = _standardise(raw, self.composition_mean_, self.composition_scale_)
+        return np.stack([
+            encode(
+                model,
+                entries,
+                labels,
+                batch_sites=self.inference_batch_sites,
+                device=self.device,
+                progress=bool(self.progress),
+                compile=self.compile is True,
+                features=features,
+            )
+            for model in self.models_
+        ])  # fmt: skip
 
     # -- persistence ---------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write encoder, head and target scaling/classes; ``from_pretrained`` reads them
         back, and ``DIMEncoder(pretrained=directory)`` or another estimator's
         ``pretrained=directory`` takes the fine-tuned encoder."""
-        check_is_fitted(self, "model_")
-        hub.save_pretrained(self.model_, directory, self._extra())
+        check_is_fitted(self, "models_")
+        hub.save_pretrained(self.models_[0], directory, self._extra(), self.models_[1:])
 
     def push_to_hub(self, repo_id: str, **kwargs) -> str:
         """Upload as ``save_pretrained`` writes it (kwargs as in ``hub.push_to_hub``)."""
-        check_is_fitted(self, "model_")
-        return hub.push_to_hub(self.model_, repo_id, extra=self._extra(), **kwargs)
+        check_is_fitted(self, "models_")
+        return hub.push_to_hub(
+            self.models_[0], repo_id, extra=self._extra(), members=self.models_[1:], **kwargs
+        )
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs):
         """The fitted estimator saved by ``save_pretrained`` (kwargs as in ``__init__``)."""
         est = cls(pretrained=name_or_path, **kwargs)
-        model, head = hub.load_predictor(
+        models, head = hub.load_predictors(
             name_or_path,
             revision=est.revision,
             cache_dir=est.cache_dir,
@@ -170,13 +260,25 @@ class _FineTuned(WeightsSource):
             raise ValueError(
                 f"{name_or_path!r} holds a {head.get('task')} model, not a {cls._task} model"
             )
-        est.model_, est.config_ = model, model.encoder.config
+        est.models_, est.model_, est.config_ = models, models[0], models[0].encoder.config
         est.history_, est.best_epoch_, est.training_ = [], -1, None
+        est.n_models = len(models)
+        composition = head.get("composition")
+        est.composition = composition is not None
+        est.composition_mean_ = None if composition is None else np.asarray(composition["mean"])
+        est.composition_scale_ = None if composition is None else np.asarray(composition["scale"])
         est._restore_head(head)
         return est
 
     def _extra(self) -> dict:
-        return {"head": {"task": self._task, **self._head_meta()}, "training": self.training_}
+        head = {"task": self._task, **self._head_meta()}
+        if self.composition_mean_ is not None:
+            head["composition"] = {
+                "preset": "magpie",
+                "mean": self.composition_mean_.tolist(),
+                "scale": self.composition_scale_.tolist(),
+            }
+        return {"head": head, "training": self.training_}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -185,11 +287,52 @@ class _FineTuned(WeightsSource):
         return tags
 
 
-def _with_head(encoder, n_outputs: int, hidden: int, seed: int) -> SiteNetPredictor:
+def _with_head(
+    encoder, n_outputs: int, hidden: int, seed: int, n_features: int = 0
+) -> SiteNetPredictor:
     """The encoder with a freshly initialised head (seeded: same seed, same head)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
-        return SiteNetPredictor(encoder, n_outputs, hidden)
+        return SiteNetPredictor(encoder, n_outputs, hidden, n_features)
+
+
+def _train_member(model, objective, packed, config, split, head_epochs: int,
+                  threads: int | None):
+    """One member's fit (in a worker process when members train in parallel, with its
+    share of the cores): the head alone on the frozen encoder for up to ``head_epochs``
+    (linear probe, then fine-tune), then everything."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if head_epochs:
+        probe = replace(config, epochs=head_epochs, checkpoint_dir=None
+                        if config.checkpoint_dir is None
+                        else str(Path(config.checkpoint_dir) / "head"))  # fmt: skip
+        fit(model, replace(objective, freeze_encoder=True), packed, probe, split=split)
+    result = fit(model, objective, packed, config, split=split)
+    return model, result
+
+
+def _composition(entries: list) -> np.ndarray:
+    """Magpie descriptors of each structure's composition (NaN where untabulated)."""
+    return CompositionFeatures().fit().transform(entries)
+
+
+def _column_stats(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation over the training rows, ignoring NaN
+    (0 and 1 for a column that is all NaN or constant)."""
+    with warnings.catch_warnings():  # an all-NaN column warns; it becomes (0, 1) below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, scale = np.nanmean(raw, axis=0), np.nanstd(raw, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return mean, scale
+
+
+def _standardise(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Standardised, missing values at the training mean (0), clipped to
+    ±``COMPOSITION_CLIP``: an element unseen in training cannot blow the head up."""
+    z = np.nan_to_num((raw - mean) / scale, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(z, -COMPOSITION_CLIP, COMPOSITION_CLIP).astype(np.float32)
 
 
 class DIMRegressor(RegressorMixin, _FineTuned):
@@ -225,7 +368,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         The head's learning rate (AdamW, amsgrad), and the encoder's unless
         ``encoder_learning_rate`` is given. Chosen on the protocol's label pool and a
         validation slice of it, against 1e-4 and 3e-4 for the encoder
-        (``docs/benchmarks/transfer-defaults/``).
+        (``benchmarks/results/transfer-defaults/``).
     encoder_learning_rate : float or None, default=None
         The encoder's learning rate (``None``: ``learning_rate``).
     weight_decay : float, default=1e-4
@@ -234,6 +377,25 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         epoch with the lowest training loss).
     patience : int, default=20
         Epochs without a better validation loss before stopping.
+    head_epochs : int, default=0
+        Linear probe, then fine-tune: train the head alone on the frozen encoder for up to
+        this many epochs (early stopping as below) before training everything.
+    adapt_epochs : int, default=0
+        Domain-adaptive pretraining: this many epochs of Deep InfoMax on the training
+        structures (and ``fit``'s ``unlabelled`` ones) before fine-tuning, so the encoder
+        first adapts to the user's materials without labels.
+    n_models : int, default=1
+        Members of a deep ensemble: each starts from its own head (and, with
+        ``pretrained=None``, its own encoder draw) and holds out its own validation split,
+        all seeded by ``random_state``; predictions are the members' mean and
+        ``predict(X, return_std=True)`` gives their spread. Preprocessing is shared.
+    composition : bool, default=False
+        Feed the head matminer's magpie descriptors of each composition
+        (``CompositionFeatures``, standardised on the training structures) beside the
+        crystal vector, trained end to end.
+    n_jobs : int or None, default=None
+        Members trained at once, in processes (joblib's convention: ``None`` is 1, ``-1``
+        all cores); torch's threads are shared out between them.
     compile : bool or "auto", default=False
         ``torch.compile`` the per-pair kernels: ~15 % faster epochs for ~30 s of
         compilation per fit, worth it only for long runs on many labels; with ``True``
@@ -243,12 +405,18 @@ class DIMRegressor(RegressorMixin, _FineTuned):
 
     Attributes
     ----------
+    models_ : list of dimfeaturizer.model.SiteNetPredictor
+        The ensemble's members (one unless ``n_models`` > 1).
     model_ : dimfeaturizer.model.SiteNetPredictor
+        The first member.
     config_ : SiteNetConfig
     n_outputs_ : int
     target_mean_, target_scale_ : ndarray of shape (n_outputs,)
+    composition_mean_, composition_scale_ : ndarray of shape (n_descriptors,) or None
+        The standardisation of the composition descriptors (``None`` without
+        ``composition``).
     history_ : list of dict
-        Per-epoch training and validation loss.
+        Per-epoch training and validation loss (of the first member).
     best_epoch_ : int
     training_ : dict
         How the model was fine-tuned (saved into config.json).
@@ -278,6 +446,11 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         weight_decay: float = 1e-4,
         validation_fraction: float = 0.2,
         patience: int = 20,
+        head_epochs: int = 0,
+        adapt_epochs: int = 0,
+        n_models: int = 1,
+        composition: bool = False,
+        n_jobs: int | None = None,
         device: str = "auto",
         amp: bool = True,
         compile: bool | str = False,
@@ -292,31 +465,51 @@ class DIMRegressor(RegressorMixin, _FineTuned):
             freeze_encoder=freeze_encoder, epochs=epochs, batch_sites=batch_sites,
             learning_rate=learning_rate, encoder_learning_rate=encoder_learning_rate,
             weight_decay=weight_decay, validation_fraction=validation_fraction,
-            patience=patience, device=device, amp=amp, compile=compile,
+            patience=patience, head_epochs=head_epochs, adapt_epochs=adapt_epochs,
+            n_models=n_models, composition=composition, n_jobs=n_jobs,
+            device=device, amp=amp, compile=compile,
             inference_batch_sites=inference_batch_sites, checkpoint_dir=checkpoint_dir,
             random_state=random_state, progress=progress,
         )
         self.loss = loss
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y) -> DIMRegressor:
-        """Fine-tune on structures ``X`` and targets ``y`` of shape (n,) or (n, k)."""
+    def fit(self, X, y, unlabelled=None) -> DIMRegressor:
+        """Fine-tune on structures ``X`` and targets ``y`` of shape (n,) or (n, k);
+        ``unlabelled`` structures join ``X`` in domain-adaptive pretraining
+        (``adapt_epochs``)."""
         y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2) or not np.isfinite(y).all():
             raise ValueError("y must be a finite 1-D or 2-D array of numbers")
-        self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
-        self.n_outputs_ = y2.shape[1]
-        self.target_mean_ = y2.mean(axis=0)
-        scale = y2.std(axis=0)
-        self.target_scale_ = np.where(scale > 0, scale, 1.0)
-        targets = (y2 - self.target_mean_) / self.target_scale_
-        return self._fit(X, y, self._objective(loss=self.loss), targets, self.n_outputs_, None)
+        mean, scale = y2.mean(axis=0), y2.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        objective = self._objective(loss=self.loss)
+        fitted = self._fit(X, objective, (y2 - mean) / scale, y2.shape[1], None, unlabelled)
+        fitted.update(
+            n_outputs_=y2.shape[1], target_mean_=mean, target_scale_=scale, _y_1d=y.ndim == 1
+        )
+        self._set_fitted(fitted)
+        return self
 
-    def predict(self, X) -> np.ndarray:
-        """Predictions, shape (n,) for 1-D ``y`` at fit, else (n, k)."""
-        out = self._outputs(X).astype(np.float64) * self.target_scale_ + self.target_mean_
-        return out[:, 0] if self._y_1d else out
+    def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predictions, shape (n,) for 1-D ``y`` at fit, else (n, k): the members' mean.
+
+        ``return_std=True`` also returns the members' standard deviation (same shape), the
+        ensemble's uncertainty (scikit-learn's ``GaussianProcessRegressor`` convention);
+        it needs ``n_models >= 2``.
+        """
+        check_is_fitted(self, "models_")
+        if return_std and len(self.models_) < 2:
+            raise ValueError(
+                "return_std=True needs an ensemble: fit with n_models >= 2 (one model has "
+                "no spread to report)"
+            )
+        members = self._outputs(X).astype(np.float64) * self.target_scale_ + self.target_mean_
+        mean, std = members.mean(axis=0), members.std(axis=0)
+        if self._y_1d:
+            mean, std = mean[:, 0], std[:, 0]
+        return (mean, std) if return_std else mean
 
     def _head_meta(self) -> dict:
         return {
@@ -374,6 +567,11 @@ class DIMClassifier(ClassifierMixin, _FineTuned):
         weight_decay: float = 1e-4,
         validation_fraction: float = 0.2,
         patience: int = 20,
+        head_epochs: int = 0,
+        adapt_epochs: int = 0,
+        n_models: int = 1,
+        composition: bool = False,
+        n_jobs: int | None = None,
         device: str = "auto",
         amp: bool = True,
         compile: bool | str = False,
@@ -388,44 +586,52 @@ class DIMClassifier(ClassifierMixin, _FineTuned):
             freeze_encoder=freeze_encoder, epochs=epochs, batch_sites=batch_sites,
             learning_rate=learning_rate, encoder_learning_rate=encoder_learning_rate,
             weight_decay=weight_decay, validation_fraction=validation_fraction,
-            patience=patience, device=device, amp=amp, compile=compile,
+            patience=patience, head_epochs=head_epochs, adapt_epochs=adapt_epochs,
+            n_models=n_models, composition=composition, n_jobs=n_jobs,
+            device=device, amp=amp, compile=compile,
             inference_batch_sites=inference_batch_sites, checkpoint_dir=checkpoint_dir,
             random_state=random_state, progress=progress,
         )
         self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y) -> DIMClassifier:
-        """Fine-tune on structures ``X`` and class labels ``y`` of shape (n,)."""
+    def fit(self, X, y, unlabelled=None) -> DIMClassifier:
+        """Fine-tune on structures ``X`` and class labels ``y`` of shape (n,);
+        ``unlabelled`` as in ``DIMRegressor.fit``."""
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(f"y has a single class ({self.classes_[0]!r}); need at least 2")
+        classes = encoder.classes_
+        if len(classes) < 2:
+            raise ValueError(f"y has a single class ({classes[0]!r}); need at least 2")
         codes = encoder.transform(y)
         weights = None
         if self.class_weight is not None:
             weights = tuple(
-                compute_class_weight(self.class_weight, classes=self.classes_, y=y).tolist()
+                compute_class_weight(self.class_weight, classes=classes, y=y).tolist()
             )
         objective = self._objective(class_weights=weights)
-        return self._fit(X, y, objective, codes.astype(np.float32), len(self.classes_), codes)
+        fitted = self._fit(X, objective, codes.astype(np.float32), len(classes), codes,
+                           unlabelled)
+        fitted["classes_"] = classes
+        self._set_fitted(fitted)
+        return self
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes), columns in ``classes_`` order."""
+        """Class probabilities, shape (n, n_classes), columns in ``classes_`` order: the
+        members' mean probability."""
         logits = self._outputs(X).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
+        logits -= logits.max(axis=2, keepdims=True)
         p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return (p / p.sum(axis=2, keepdims=True)).mean(axis=0)
 
     def predict_log_proba(self, X) -> np.ndarray:
         return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each structure."""
-        logits = self._outputs(X)
-        return self.classes_[np.argmax(logits, axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def _head_meta(self) -> dict:
         return {"classes": self.classes_.tolist()}

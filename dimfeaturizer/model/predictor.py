@@ -13,17 +13,23 @@ from .sitenet import SiteNetDIM
 
 
 class SiteNetPredictor(nn.Module):
-    """Crystal vector (the encoder's μ) -> hidden (mish) -> ``n_outputs``.
+    """Crystal vector (the encoder's μ) [+ per-crystal features] -> hidden (mish) ->
+    ``n_outputs``.
 
-    The head is the paper's (global vector -> 64 -> outputs). The encoder keeps its
-    critics, so a fine-tuned encoder is still a complete ``SiteNetDIM`` that can be saved,
-    loaded and used as a featuriser.
+    The head is the paper's (global vector -> 64 -> outputs). With ``n_features`` > 0 it
+    also reads the batch's ``features`` (e.g. standardised composition descriptors) beside
+    the vector, so composition and structure are trained together end to end. The encoder
+    keeps its critics, so a fine-tuned encoder is still a complete ``SiteNetDIM`` that can
+    be saved, loaded and used as a featuriser.
     """
 
-    def __init__(self, encoder: SiteNetDIM, n_outputs: int, hidden: int = 64):
+    def __init__(
+        self, encoder: SiteNetDIM, n_outputs: int, hidden: int = 64, n_features: int = 0
+    ):
         super().__init__()
         self.encoder = encoder
-        self.head = mlp([encoder.config.vector_dim, hidden, n_outputs])
+        self.n_features = n_features
+        self.head = mlp([encoder.config.vector_dim + n_features, hidden, n_outputs])
 
     @property
     def n_outputs(self) -> int:
@@ -35,4 +41,12 @@ class SiteNetPredictor(nn.Module):
 
     def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
         """``(B, n_outputs)`` raw outputs (standardised targets or class logits)."""
-        return self.head(self.encoder(batch, local))
+        return self.head_of(self.encoder(batch, local), batch)
+
+    def head_of(self, vectors: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The head on crystal ``vectors`` and, where it reads them, the batch's features."""
+        if self.n_features:
+            if batch.features is None or batch.features.shape[1] != self.n_features:
+                raise ValueError(f"this head reads {self.n_features} features per crystal")
+            vectors = torch.cat([vectors, batch.features.to(vectors.dtype)], dim=1)
+        return self.head(vectors)

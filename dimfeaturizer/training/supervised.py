@@ -61,7 +61,7 @@ class Supervised(Objective):
         if self.freeze_encoder:
             with torch.no_grad():
                 vectors = model.encoder(batch, kernels.local)
-            out = model.head(vectors).float()
+            out = model.head_of(vectors, batch).float()
         else:
             out = model(batch, kernels.local).float()
         target = batch.targets

@@ -1,0 +1,135 @@
+"""Deep ensembles, composition in the head and the transfer levers of DIMRegressor /
+DIMClassifier (tiny random-weight models, few epochs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import softmax
+
+from dimfeaturizer import CompositionFeatures, DIMClassifier, DIMEncoder, DIMRegressor
+from dimfeaturizer.estimators.supervised import COMPOSITION_CLIP, _train_member
+from dimfeaturizer.inference import encode
+from dimfeaturizer.training import Supervised, TrainConfig, validation_split
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+FAST = dict(pretrained=None, epochs=6, batch_sites=40, device="cpu", compile=False,
+            random_state=0)
+
+
+@pytest.fixture(scope="module")
+def e_form(mp_entries) -> np.ndarray:
+    return np.array([e["e_form"] for e in mp_entries.values()])
+
+
+@pytest.fixture(scope="module")
+def ensemble(structures, e_form) -> DIMRegressor:
+    return DIMRegressor(**FAST, n_models=3, composition=True).fit(structures, e_form)
+
+
+def _member_predictions(model: DIMRegressor, structures) -> np.ndarray:
+    return model._outputs(structures)[:, :, 0] * model.target_scale_[0] + model.target_mean_[0]
+
+
+def test_ensemble_mean_and_std_are_the_members(ensemble, structures):
+    mean, std = ensemble.predict(structures, return_std=True)
+    members = _member_predictions(ensemble, structures)
+    assert members.shape == (3, len(structures))
+    np.testing.assert_allclose(mean, members.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, members.std(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(ensemble.predict(structures), mean)
+    assert (std > 0).all()  # members differ: their own heads and validation splits
+    assert len({m.head[0].weight.sum().item() for m in ensemble.models_}) == 3
+
+
+def test_member_zero_is_the_single_model(structures, e_form):
+    single = DIMRegressor(**FAST).fit(structures, e_form)
+    pair = DIMRegressor(**FAST, n_models=2).fit(structures, e_form)
+    np.testing.assert_array_equal(_member_predictions(pair, structures)[0],
+                                  single.predict(structures))  # fmt: skip
+    assert single.models_[0] is single.model_
+    with pytest.raises(ValueError, match="n_models >= 2"):
+        single.predict(structures, return_std=True)
+
+
+def test_members_in_parallel_processes_agree(structures, e_form):
+    one = DIMRegressor(**FAST, n_models=2).fit(structures, e_form)
+    two = DIMRegressor(**FAST, n_models=2, n_jobs=2).fit(structures, e_form)
+    for a, b in zip(one.predict(structures, return_std=True),
+                    two.predict(structures, return_std=True)):  # fmt: skip
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_ensemble_with_composition_round_trips(ensemble, structures, tmp_path):
+    mean, std = ensemble.predict(structures, return_std=True)
+    ensemble.save_pretrained(tmp_path / "saved")
+    loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
+    assert loaded.n_models == 3 and loaded.composition
+    for a, b in zip(loaded.predict(structures, return_std=True), (mean, std)):
+        np.testing.assert_array_equal(a, b)
+    # the saved folder's encoder is the first member's, for DIMEncoder and transfer alike
+    vectors = DIMEncoder(pretrained=tmp_path / "saved").fit().transform(structures)
+    np.testing.assert_array_equal(vectors, encode(ensemble.model_.encoder, structures,
+                                                  device="cpu"))  # fmt: skip
+
+
+def test_composition_reaches_the_head_standardised(ensemble, structures):
+    """The head reads [vector, standardised magpie]: its prediction equals the head
+    applied by hand to the encoder's vector and the composition descriptors."""
+    magpie = CompositionFeatures().fit()
+    raw = magpie.transform(structures)
+    assert ensemble.composition_mean_.shape == (len(magpie.feature_names_),)
+    model = ensemble.models_[1]
+    assert model.head[0].in_features == model.encoder.config.vector_dim + raw.shape[1]
+    z = np.nan_to_num((raw - ensemble.composition_mean_) / ensemble.composition_scale_)
+    z = np.clip(z, -COMPOSITION_CLIP, COMPOSITION_CLIP).astype(np.float32)
+    v = encode(model.encoder, structures, device="cpu")
+    with torch.no_grad():
+        by_hand = model.head(torch.from_numpy(np.hstack([v, z]))).double().numpy()[:, 0]
+    np.testing.assert_allclose(_member_predictions(ensemble, structures)[1],
+                               by_hand * ensemble.target_scale_[0] + ensemble.target_mean_[0],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    # training statistics, not the predicted set's: one structure predicts as in a batch
+    one = ensemble.predict(structures[3:4])
+    np.testing.assert_allclose(one, ensemble.predict(structures)[3:4], rtol=1e-5, atol=1e-6)
+
+
+def test_classifier_ensemble_averages_probabilities(structures, mp_entries):
+    y = np.array(["metal" if e["gap"] == 0 else "non-metal" for e in mp_entries.values()])
+    clf = DIMClassifier(**FAST, n_models=2, composition=True).fit(structures, y)
+    proba = clf.predict_proba(structures)
+    members = softmax(clf._outputs(structures).astype(np.float64), axis=2)
+    np.testing.assert_allclose(proba, members.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(structures), clf.classes_[proba.argmax(axis=1)])
+
+
+def test_head_first_trains_the_head_alone(structures, e_form):
+    """Linear probe then fine-tune: after the probe stage alone (no fine-tuning epochs)
+    the encoder is exactly where it started and the head has moved."""
+    from dimfeaturizer.data.inputs import prepare_all
+    from dimfeaturizer.estimators.supervised import _with_head
+    from dimfeaturizer.model import initialised_model
+
+    encoder = initialised_model(None, 0)
+    packed = prepare_all(structures, list(range(len(structures))), encoder.config)
+    packed = packed.with_targets((e_form - e_form.mean()) / e_form.std())
+    model = _with_head(encoder, 1, 16, 0)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(epochs=0, batch_sites=40, device="cpu", compile=False, progress=False)
+    split = validation_split(len(packed), 0.2, 0)
+    _train_member(model, Supervised(head_learning_rate=1e-2), packed, config, split, 3, None)
+    after = model.state_dict()
+    assert all(torch.equal(after[k], start[k]) for k in start if not k.startswith("head."))
+    assert not all(torch.equal(after[k], start[k]) for k in start if k.startswith("head."))
+
+
+def test_adaptation_uses_the_unlabelled_structures(structures, e_form):
+    labelled, extra = structures[:10], structures[10:]
+    plain = DIMRegressor(**FAST, adapt_epochs=2).fit(labelled, e_form[:10])
+    more = DIMRegressor(**FAST, adapt_epochs=2).fit(labelled, e_form[:10], unlabelled=extra)
+    assert np.abs(plain.predict(extra) - more.predict(extra)).max() > 1e-6
+    assert more.training_["adapt_epochs"] == 2
+    with pytest.raises(Exception, match="unlabelled"):
+        DIMRegressor(**FAST, adapt_epochs=1).fit(labelled, e_form[:10], unlabelled=["x"])
