@@ -125,9 +125,17 @@ def fit_one(job: dict, data_path: str, pretrained: str, donors: Path, cache_dir:
         model = _frozen(row, repeat, pretrained, cache_dir)
     model.fit(X, y)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    pred = model.predict(list(scored["structure"]))
+    ensemble = getattr(model, "n_models", 1) > 1
+    if ensemble:
+        pred, std = model.predict(list(scored["structure"]), return_std=True)
+    else:
+        pred = model.predict(list(scored["structure"]))
     out = {**job, "mae": float(mean_absolute_error(scored[target], pred)),
            "fit_cpu_s": cpu, "fit_wall_s": wall}
+    if ensemble:  # how far the members' spread can be trusted
+        from .matbench import calibration
+
+        out.update(calibration(scored[target].to_numpy(float), pred, std))
     if row in FINE_TUNED:
         out.update(best_epoch=model.best_epoch_, epochs_run=len(model.history_))
     return out
@@ -222,6 +230,24 @@ def cost_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def calibration_table(records: list[dict]) -> str:
+    """Ensembles only: median Spearman of |error| against std, and the shares of errors
+    within 1 and 2 std, per row, target and N."""
+    df = pd.DataFrame(records)
+    if "spearman_err_std" not in df:
+        return ""
+    df = df.dropna(subset=["spearman_err_std"])
+    lines = ["\n## Ensemble uncertainty (median over subsets)\n",
+             "| row | target | N | Spearman(|error|, std) | within 1 std | within 2 std |",
+             "|---|---|---|---|---|---|"]
+    for (row, target, n), part in df.groupby(["row", "target", "n"], sort=False):
+        lines.append(f"| {LABELS[row]} | {target} | {n} | "
+                     f"{part['spearman_err_std'].median():.2f} | "
+                     f"{part['within_1std'].median():.2f} | "
+                     f"{part['within_2std'].median():.2f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def parse_overrides(pairs: list[str]) -> dict:
     """``key=value`` pairs for DIMRegressor (values read as JSON, else kept as strings)."""
     out = {}
@@ -274,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{overrides or 'none'}.\n"
         + summary_table(shown).replace(", all (test MAE", " (MAE").replace("featuriser |", "row |")
         + "\n## CPU seconds per fit (median)\n\n" + cost_table(records)
+        + calibration_table(records)
     )
     (out / "results.json").write_text(json.dumps(
         {"command": command, "scored_on": scored, "overrides": overrides, "records": records},

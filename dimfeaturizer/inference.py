@@ -97,20 +97,10 @@ def encode(
     the per-pair kernels through ``torch.compile`` (see ``Forward``). ``features``:
     ``(n, F)`` per-crystal descriptors for a head that reads them."""
     labels = list(range(len(entries))) if labels is None else labels
-    config = _encoder_config(model)
-    check_all(entries, labels, config)
-    chunks = []
-    with on_device(model, device) as dev:
-        forward = Forward(model, compile)
-        starts = range(0, len(entries), CHUNK)
-        for start in tqdm(starts, disable=tqdm_disable(progress), desc="encode", unit="chunk"):
-            part = slice(start, start + CHUNK)
-            packed = prepare_all(entries[part], labels[part], config, offset=start, checked=True)
-            packed = packed.with_features(None if features is None else features[part])
-            chunks.append(encode_packed(model, packed, batch_sites, dev, forward))
-    if not chunks:
-        return np.empty((0, _width(model)), dtype=np.float32)
-    return np.concatenate(chunks)
+    check_all(entries, labels, _encoder_config(model))
+    out, _ = _encode_chunks(model, entries, labels, False, batch_sites, device, progress,
+                            compile, features)  # fmt: skip
+    return out
 
 
 def encode_or_collect(
@@ -125,18 +115,34 @@ def encode_or_collect(
 ) -> tuple[np.ndarray, dict[int, BaseException]]:
     """Outputs with NaN rows for entries that fail, and those entries' exceptions by
     position (matminer's ``ignore_errors=True``); chunked like ``encode``."""
-    out = np.full((len(entries), _width(model)), np.nan, dtype=np.float32)
+    return _encode_chunks(model, entries, None, True, batch_sites, device, progress, compile,
+                          features)  # fmt: skip
+
+
+def _encode_chunks(model, entries, labels, collect: bool, batch_sites, device, progress,
+                   compile, features) -> tuple[np.ndarray, dict[int, BaseException]]:
+    """The one chunked loop behind ``encode`` (entries already checked: a failure raises)
+    and ``encode_or_collect`` (a failing entry is a NaN row and its exception)."""
+    fill = np.nan if collect else 0.0
+    out = np.full((len(entries), _width(model)), fill, dtype=np.float32)
     errors: dict[int, BaseException] = {}
     config = _encoder_config(model)
     with on_device(model, device) as dev:
         forward = Forward(model, compile)
         starts = range(0, len(entries), CHUNK)
         for start in tqdm(starts, disable=tqdm_disable(progress), desc="encode", unit="chunk"):
-            crystals, good, failed = prepare_or_collect(entries[start : start + CHUNK], config)
-            errors.update({start + i: err for i, err in failed.items()})
-            if crystals:
+            part = slice(start, start + CHUNK)
+            if collect:
+                crystals, good, failed = prepare_or_collect(entries[part], config)
+                errors.update({start + i: err for i, err in failed.items()})
+                if not crystals:
+                    continue
                 rows = start + np.asarray(good)
-                own = None if features is None else features[rows]
-                packed = PackedCrystals(crystals, None, own)
-                out[rows] = encode_packed(model, packed, batch_sites, dev, forward)
+                packed = PackedCrystals(crystals)
+            else:
+                packed = prepare_all(entries[part], labels[part], config, offset=start,
+                                     checked=True)  # fmt: skip
+                rows = np.arange(start, start + len(packed))
+            packed = packed.with_features(None if features is None else features[rows])
+            out[rows] = encode_packed(model, packed, batch_sites, dev, forward)
     return out, errors

@@ -81,3 +81,38 @@ def test_help_names_every_bundled_model(capsys, monkeypatch):
         main(["featurize", "--help"])
     text = capsys.readouterr().out
     assert bundled_models() and all(name in text for name in bundled_models())
+
+
+def test_fit_then_predict_with_std(tmp_path, mp_entries, capsys):
+    """structures + a CSV of labels -> a saved ensemble -> predictions with std, equal to
+    the estimator's own."""
+    from dimfeaturizer import DIMRegressor
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = list(mp_entries)
+    for name in names:
+        mp_entries[name]["structure"].to(filename=str(folder / f"{name}.cif"))
+    labelled = names[:10]
+    pd.DataFrame({"name": labelled, "e_form": [mp_entries[n]["e_form"] for n in labelled],
+                  "other": 0.0}).to_csv(tmp_path / "labels.csv", index=False)  # fmt: skip
+    model = tmp_path / "model"
+    argv = ["fit", str(folder), "--labels", str(tmp_path / "labels.csv"), "--target", "e_form",
+            "--out", str(model), "--n-models", "2", "--epochs", "2", "--pretrained", "none",
+            "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    assert "10 labelled structures (e_form; 4 without a label)" in capsys.readouterr().err
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(folder), "--model", str(model), "-o", str(out)]) == 0
+    got = pd.read_csv(out, index_col=0)
+    assert list(got.columns) == ["prediction", "std"] and len(got) == len(names)
+    loaded = DIMRegressor.from_pretrained(model, device="cpu")
+    mean, std = loaded.predict([mp_entries[n]["structure"] for n in names], return_std=True)
+    order = [f"{folder}/{n}.cif" for n in names]
+    np.testing.assert_allclose(got.loc[order, "prediction"], mean, rtol=1e-6)
+    np.testing.assert_allclose(got.loc[order, "std"], std, rtol=1e-6)
+    # a label naming no structure is an error that names it
+    pd.DataFrame({"name": ["nope"], "y": [1.0]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["fit", str(folder), "--labels", str(tmp_path / "bad.csv"), "--out",
+                 str(tmp_path / "m2")]) == 1  # fmt: skip
+    assert "no structure for 1 label(s), e.g. ['nope']" in capsys.readouterr().err

@@ -91,3 +91,15 @@ def test_readme_links_resolve_and_point_to_the_docs():
     for page in ("getting-started", "fine-tuning", "learning-curve", "pretraining-your-own",
                  "benchmarks", "design", "api"):
         assert page in index
+
+
+def test_your_own_property_example_plots_error_bars(tmp_path):
+    out = tmp_path / "parity.png"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "your_own_property.py"), "--n-models", "2",
+         "--epochs", "3", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "30 training labels, 10 held out: MAE" in done.stdout
