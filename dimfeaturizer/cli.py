@@ -99,7 +99,6 @@ def featurize_on_cluster(args: argparse.Namespace) -> int:
 def featurize(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .inference import encode_or_collect
     from .io import example_structures, read_structures
 
     if args.output and not args.output.endswith(OUTPUT_FORMATS):
@@ -112,10 +111,7 @@ def featurize(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     failed: dict[str, str] = {}
     if args.ignore_errors:
-        vectors, errors = encode_or_collect(
-            encoder.model_, list(structures), batch_sites=encoder.inference_batch_sites,
-            device=encoder.device,
-        )
+        vectors, errors = encoder.transform_or_collect(list(structures))
         names = list(structures.index)
         failed = {names[i]: read_errors.get(names[i]) or str(err) for i, err in errors.items()}
         features = pd.DataFrame(

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from .estimators import DIMEncoder
-from .inference import encode_or_collect
 
 # fitted encoders of this process by their parameters, each with a lock: a worker loads
 # each model once, and its threads take turns with it (encoding moves the model to the
@@ -51,10 +50,7 @@ def _meta(encoder: DIMEncoder) -> pd.DataFrame:
 def _encode(structures: pd.Series, encoder: DIMEncoder, read_errors: dict | None = None):
     fitted, lock = _fitted(encoder)
     with lock:
-        vectors, errors = encode_or_collect(
-            fitted.model_, list(structures), batch_sites=fitted.inference_batch_sites,
-            device=fitted.device,
-        )  # fmt: skip
+        vectors, errors = fitted.transform_or_collect(list(structures))
     names = fitted.get_feature_names_out()
     out = pd.DataFrame(vectors.astype(np.float32), index=structures.index, columns=names)
     read_errors = read_errors or {}

@@ -78,6 +78,16 @@ class WeightsSource(BaseEstimator):
             )
         return model
 
+    def _inference(self) -> dict:
+        """The estimator's settings for the shared inference path (``inference.encode``
+        and ``encode_or_collect``)."""
+        return {
+            "batch_sites": self.inference_batch_sites,
+            "device": self.device,
+            "progress": bool(self.progress),
+            "compile": self.compile is True,
+        }
+
     def _train_config(self, seed: int) -> TrainConfig:
         """The estimator's training parameters as the loop's settings."""
         return TrainConfig(

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import hub
 from ..data.inputs import as_structure_list, check_all, prepare_all
 from ..distributed import join
-from ..inference import encode
+from ..inference import encode, encode_or_collect
 from ..model import SiteNetDIM
 from ..runtime import derive_seeds
 from ..training import FALSE_SAMPLE_KINDS, DeepInfoMax, fit
@@ -223,15 +223,21 @@ compile, checkpoint_dir
 
     def _encode(self, entries, labels=None) -> np.ndarray:
         check_is_fitted(self, "model_")
-        return encode(
-            self.model_,
-            entries,
-            labels,
-            batch_sites=self.inference_batch_sites,
-            device=self.device,
-            progress=bool(self.progress),
-            compile=self.compile is True,
-        )
+        return encode(self.model_, entries, labels, **self._inference())
+
+    def transform_or_collect(
+        self, X, *, progress: bool | None = None
+    ) -> tuple[np.ndarray, dict[int, BaseException]]:
+        """Like ``transform``, but an entry that fails gives a NaN row instead of stopping
+        the others: ``(n, 128)`` vectors and each failed entry's exception by position
+        (the path of matminer's ``ignore_errors``, the CLI's ``--ignore-errors`` and the
+        Dask featuriser). ``progress``: a bar (``None``: the estimator's setting)."""
+        check_is_fitted(self, "model_")
+        entries, _ = as_structure_list(X)
+        settings = self._inference()
+        if progress is not None:
+            settings["progress"] = progress
+        return encode_or_collect(self.model_, entries, **settings)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "model_")

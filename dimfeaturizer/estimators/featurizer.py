@@ -17,7 +17,6 @@ from ..config import SiteNetConfig
 from ..data.inputs import describe
 from ..data.structure import check_structure
 from ..exceptions import StructureError
-from ..inference import encode_or_collect
 from ._base import feature_names
 from .encoder import DIMEncoder
 
@@ -124,13 +123,7 @@ class DeepInfoMaxFeaturizer(BaseFeaturizer):
         if not entries:
             return []
         encoder = self._fitted()
-        vectors, errors = encode_or_collect(
-            encoder.model_,
-            entries,
-            batch_sites=encoder.inference_batch_sites,
-            device=encoder.device,
-            progress=bool(pbar),
-        )
+        vectors, errors = encoder.transform_or_collect(entries, progress=bool(pbar))
         if errors and not ignore_errors:
             position, err = next(iter(errors.items()))
             raise _entry_error(position, labels[position], err)

@@ -217,19 +217,9 @@ class _FineTuned(WeightsSource):
             check_all(entries, labels, self.config_)
             raw = _composition(entries)
             features = _standardise(raw, self.composition_mean_, self.composition_scale_)
-        return np.stack([
-            encode(
-                model,
-                entries,
-                labels,
-                batch_sites=self.inference_batch_sites,
-                device=self.device,
-                progress=bool(self.progress),
-                compile=self.compile is True,
-                features=features,
-            )
-            for model in self.models_
-        ])  # fmt: skip
+        settings = self._inference()
+        return np.stack([encode(model, entries, labels, features=features, **settings)
+                         for model in self.models_])  # fmt: skip
 
     # -- persistence ---------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> None:

@@ -509,3 +509,17 @@ def test_typicality_term_through_the_estimator(structures, tmp_path):
     np.testing.assert_array_equal(DIMEncoder(pretrained=tmp_path).fit().transform(structures), x)
     with pytest.raises(ValueError, match="typicality_critic"):
         DIMEncoder(pretrained=None, typicality=1.0, **TRAIN).fit(["not a structure"])
+
+
+def test_transform_or_collect_gives_nan_rows_and_the_errors(untrained, structures):
+    """The public error-collecting path: good rows equal transform's, a bad entry is a NaN
+    row with its exception, and nothing stops at it."""
+    from pymatgen.core import Lattice, Structure
+
+    bad = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
+    entries = [structures[0], bad, "not a structure", structures[1]]
+    vectors, errors = untrained.transform_or_collect(entries)
+    assert vectors.shape == (4, 128) and sorted(errors) == [1, 2]
+    assert np.isnan(vectors[[1, 2]]).all()
+    np.testing.assert_array_equal(vectors[[0, 3]],
+                                  untrained.transform([structures[0], structures[1]]))
