@@ -139,3 +139,19 @@ def _imports_of_file_as(path: Path, relative: str) -> set[str]:
         return _imports(path)
     finally:
         ROOT = saved
+
+
+def test_the_package_ships_the_product_only():
+    """The wheel's packages are the product's: no harness, no lab (benchmarks/ lives
+    beside the package, as scikit-learn's does)."""
+    import importlib.util
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())
+    packages = project["tool"]["setuptools"]["packages"]
+    assert all(p == "dimfeaturizer" or p.startswith("dimfeaturizer.") for p in packages)
+    assert not any("bench" in p for p in packages)
+    assert importlib.util.find_spec("dimfeaturizer.benchmarks") is None
+    shipped = {p.split(".")[1] for p in packages if "." in p}
+    on_disk = {d.name for d in ROOT.iterdir() if (d / "__init__.py").exists()}
+    assert on_disk <= shipped | {"pretrained"}, on_disk - shipped
