@@ -52,7 +52,7 @@ FINE_TUNED = {
     "adapt": {"adapt_epochs": 15},
     "encoder_lr_1e-4": {"encoder_learning_rate": 1e-4},
 }
-REFERENCE = ("magpie_rf", "magpie+dim_ridge")
+REFERENCE = ("magpie_rf", "recipe")
 ROWS = (*FINE_TUNED, *REFERENCE)
 LABELS = {
     "finetune": "fine-tuned from the bundled weights",
@@ -65,7 +65,7 @@ LABELS = {
     "adapt": "lever: 15 epochs of Deep InfoMax on the training folds' structures first",
     "encoder_lr_1e-4": "lever: encoder learning rate 1e-4 (head 1e-3)",
     "magpie_rf": "magpie + random forest (500 trees)",
-    "magpie+dim_ridge": "frozen recipe: magpie + pretrained vector + RidgeCV",
+    "recipe": "frozen recipe: magpie (per column) + pretrained vector (VectorScaler) + RidgeCV",
 }
 
 
@@ -87,9 +87,9 @@ def estimator(row: str, overrides: dict, seed: int):
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    from dimfeaturizer import CompositionFeatures, DIMEncoder, DIMRegressor
+    from dimfeaturizer import CompositionFeatures, DIMEncoder, DIMRegressor, VectorScaler
     from dimfeaturizer.hub import DEFAULT_PRETRAINED
 
     if row in FINE_TUNED:
@@ -100,10 +100,13 @@ def estimator(row: str, overrides: dict, seed: int):
     if row == "magpie_rf":
         return Pipeline([("magpie", CompositionFeatures()), ("impute", SimpleImputer()),
                          ("rf", RandomForestRegressor(500, random_state=seed, n_jobs=1))])
-    if row == "magpie+dim_ridge":
-        union = FeatureUnion([("magpie", CompositionFeatures()), ("dim", DIMEncoder())])
-        return Pipeline([("features", union), ("impute", SimpleImputer()),
-                         ("scale", StandardScaler()),
+    if row == "recipe":  # the package's frozen recipe: each part scaled the way it needs
+        clip = FunctionTransformer(np.clip, kw_args={"a_min": -5.0, "a_max": 5.0})
+        composition = Pipeline([("magpie", CompositionFeatures()), ("impute", SimpleImputer()),
+                                ("scale", StandardScaler()), ("clip", clip)])
+        structure = Pipeline([("dim", DIMEncoder()), ("scale", VectorScaler())])
+        union = FeatureUnion([("composition", composition), ("structure", structure)])
+        return Pipeline([("features", union),
                          ("ridge", RidgeCV(alphas=np.logspace(-3, 3, 13)))])  # fmt: skip
     raise ValueError(f"unknown row {row!r}; choose from {ROWS}")
 
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="../shared/data/matbench_jdft2d.json.gz",
                    help="matbench-format dataframe JSON (a structure and one target column)")
     p.add_argument("--rows", nargs="+", default=["finetune", "finetune_random", "magpie_rf",
-                                                   "magpie+dim_ridge"], choices=ROWS)
+                                                   "recipe"], choices=ROWS)
     p.add_argument("--folds", nargs="+", type=int, default=list(range(5)))
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="DIMRegressor parameters other than its defaults, for every "

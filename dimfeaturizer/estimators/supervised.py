@@ -131,14 +131,16 @@ class _FineTuned(WeightsSource):
                 f"fine-tuning needs at least 2 labelled structures, got {len(entries)}"
             )
         seeds = member_seeds(self.random_state, self.n_models)
-        encoders = [self._start_encoder(model_seed) for model_seed, _ in seeds]
-        config = encoders[0].config
+        first = self._start_encoder(seeds[0][0])
+        config = first.config
         check_all(entries, labels, config)
-        if self.adapt_epochs:
+        if self.adapt_epochs:  # every member starts from the one adapted encoder
             extra, extra_labels = ([], []) if unlabelled is None else as_structure_list(unlabelled)
             check_all(extra, [f"unlabelled {lab}" for lab in extra_labels], config)
             adapted = self._adapt(entries + extra, seeds[0][0])
             encoders = [copy.deepcopy(adapted) for _ in seeds]
+        else:
+            encoders = [first] + [self._start_encoder(seed) for seed, _ in seeds[1:]]
         fitted: dict = {"composition_mean_": None, "composition_scale_": None}
         features = None
         if self.composition:
