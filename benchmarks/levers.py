@@ -13,6 +13,12 @@ bundled recipe at that scale) in one thing. Every encoder is scored on:
 No test-pool crystal is encoded. Weights and records are kept in ``--out``, so a killed
 run resumes (a lever in training resumes from its checkpoint).
 
+The levers that used the research-only options retired from the package (``denoise``,
+``geometry+denoise``, ``typicality``, the ``mu+sites`` read-outs ``baseline+sites``,
+``geometry+sites`` and ``denoise+sites``, the substitution false sample, uniform pair
+weighting) are at the git tag ``research-record-2026-12``, with the code that ran them;
+their measurements stay in ``benchmarks/results/levers``.
+
     python -m benchmarks.levers --data ../shared/data/mp_eform_gap.json.gz \\
         --levers baseline basis displacement strain --out benchmarks/results/levers
 """
@@ -22,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 import time
 import warnings
@@ -70,18 +75,6 @@ LEVERS: dict[str, dict | None] = {
     # is the KL prior on site and crystal vectors a bottleneck? A weaker one might leave
     # the crystal vector the small within-formula differences the yardstick reads
     "weak_prior": {"beta": 0.01},
-    "denoise": {"config": {"denoising_head": True}, "denoise": 1.0},
-    "geometry+denoise": {"config": {"denoising_head": True}, "denoise": 1.0,
-                         "false_samples": GEOMETRY_KINDS},
-    # a critic scores each site against its crystal's composition alone; its mean over
-    # the sites (how typical the environments are for the chemistry) read out beside mu
-    # (129-d). The critic reads detached sites, so mu is the baseline's
-    "typicality": {"config": {"typicality_critic": True, "readout": "mu+typicality"},
-                   "typicality": 1.0},
-    # another lever's weights, read out as mu beside the mean site vector (160-d)
-    "baseline+sites": {"readout_of": "baseline"},
-    "geometry+sites": {"readout_of": "geometry"},
-    "denoise+sites": {"readout_of": "denoise"},
 }
 
 
@@ -110,14 +103,6 @@ def encoder_for(lever: str, args: argparse.Namespace, out: Path) -> tuple[DIMEnc
     spec = dict(spec)
     config = SiteNetConfig.from_dict({**model, **spec.pop("config", {})})
     saved = run_dir(out, args) / "weights" / lever
-    if "readout_of" in spec and not (saved / "config.json").exists():
-        source = run_dir(out, args) / "weights" / spec["readout_of"]
-        if not (source / "config.json").exists():
-            raise ValueError(f"{lever}: run the {spec['readout_of']!r} lever first")
-        shutil.copytree(source, saved)
-        meta = json.loads((saved / "config.json").read_text())
-        meta["model"]["readout"] = "mu+sites"
-        (saved / "config.json").write_text(json.dumps(meta, indent=1))
     if (saved / "config.json").exists():
         return DIMEncoder(pretrained=saved), False
     encoder = DIMEncoder(

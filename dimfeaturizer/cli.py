@@ -160,13 +160,13 @@ def run_pretraining(
     ``scripts/pretrain_mp.py`` (so both record the same training metadata). Rerunning it
     with the same ``checkpoint_dir`` resumes after a kill. Under ``torchrun`` it trains
     data-parallel and rank 0 saves. ``objective``: ``DIMEncoder``'s what-to-pretrain
-    settings (``false_samples``, ``displacement``, ``strain``, ``denoise``, ...)."""
+    settings (``false_samples``, ``displacement``, ``strain``, ...)."""
     from .config import SiteNetConfig
     from .distributed import current
     from .estimators import DIMEncoder
 
     if isinstance(config, str) and config.lstrip().startswith("{"):
-        config = SiteNetConfig(**json.loads(config))
+        config = SiteNetConfig.from_dict(json.loads(config))
     encoder = DIMEncoder(
         pretrained=pretrained,
         revision=revision,
@@ -202,17 +202,10 @@ def add_objective_args(parser: argparse.ArgumentParser) -> None:
                         help="Å per axis for displaced sites (default: %(default)s)")
     parser.add_argument("--strain", type=float, default=GEOMETRY_SCALES["strain"],
                         help="size of the random strain (default: %(default)s)")
-    parser.add_argument("--denoise", type=float, default=0.0,
-                        help="weight of the denoising term (needs --config with "
-                        '"denoising_head": true; default: 0, off)')
-    parser.add_argument("--typicality", type=float, default=0.0,
-                        help="weight of the typicality term (needs --config with "
-                        '"typicality_critic": true; default: 0, off)')
 
 
 def objective_settings(args: argparse.Namespace) -> dict:
-    settings = {"displacement": args.displacement, "strain": args.strain,
-                "denoise": args.denoise, "typicality": args.typicality}  # fmt: skip
+    settings = {"displacement": args.displacement, "strain": args.strain}
     if args.false_samples is not None:
         settings["false_samples"] = tuple(args.false_samples)
     return settings

@@ -7,11 +7,26 @@ from dataclasses import dataclass
 
 from .data.elements import TABLE_NAME
 
-READOUTS = ("mu", "mu+sites", "mu+typicality")
 # fields added after weights were published, with their defaults: left out of config.json
 # at those defaults, so the weights stay readable by releases that predate them
-ADDED_LATER = {"distance_basis": 0, "distance_basis_max": 8.0, "denoising_head": False,
-               "typicality_critic": False, "readout": "mu"}  # fmt: skip
+ADDED_LATER = {"distance_basis": 0, "distance_basis_max": 8.0}
+# research options removed from the package (they stay reachable at this git tag)
+RETIRED_AT = "research-record-2026-12"
+# retired fields, with the one value every model now has: a config.json that holds one at
+# that value still loads; at any other value it describes a model this package cannot build
+RETIRED = {"denoising_head": False, "typicality_critic": False, "readout": "mu"}
+
+
+def drop_retired(data: dict, retired: dict, what: str) -> dict:
+    """``data`` without its ``retired`` keys, each of which must hold its one value;
+    another value raises ``ValueError`` naming the option (``what``: the kind of option)."""
+    for key in sorted(data.keys() & retired.keys()):
+        if data[key] != retired[key]:
+            raise ValueError(
+                f"{what} {key}={data[key]!r}: this option was removed from dimfeaturizer; "
+                f"it is reachable at the git tag {RETIRED_AT}"
+            )
+    return {k: v for k, v in data.items() if k not in retired}
 
 
 @dataclass(frozen=True)
@@ -44,24 +59,9 @@ class SiteNetConfig:
     # u_z of the global critic as one linear layer instead of [64, 128]: a critic no more
     # complex than a linear downstream model (the bundled weights use it)
     linear_global_critic: bool = False
-    # a pair head that predicts how far each bond of a perturbed crystal is from its real
-    # length (pretraining's optional denoising term; unused by the vector)
-    denoising_head: bool = False
-    # a critic that scores each site vector against its crystal's composition alone, so
-    # that its mean over a crystal's sites estimates how typical the crystal's local
-    # environments are for its chemistry (pretraining's optional typicality term)
-    typicality_critic: bool = False
-    # the vector the encoder returns: the crystal mean mu alone, mu beside the mean of the
-    # site vectors (graph-level readout of both levels, as InfoGraph reads every layer),
-    # or mu beside the typicality critic's score (needs typicality_critic)
-    readout: str = "mu"
     element_table: str = TABLE_NAME
 
     def __post_init__(self):
-        if self.readout not in READOUTS:
-            raise ValueError(f"unknown readout {self.readout!r}; use {READOUTS}")
-        if self.readout == "mu+typicality" and not self.typicality_critic:
-            raise ValueError("readout 'mu+typicality' needs typicality_critic=True")
         if self.distance_basis < 0:
             raise ValueError(f"distance_basis must be >= 0, got {self.distance_basis}")
         if self.distance_basis_max <= 0:
@@ -69,9 +69,8 @@ class SiteNetConfig:
 
     @property
     def vector_dim(self) -> int:
-        """Width of the encoder's output vector."""
-        extra = {"mu": 0, "mu+sites": self.local_dim, "mu+typicality": 1}[self.readout]
-        return self.global_dim + extra
+        """Width of the encoder's output vector: the crystal mean mu."""
+        return self.global_dim
 
     def to_dict(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items()
@@ -79,6 +78,9 @@ class SiteNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SiteNetConfig:
+        """The config a saved ``to_dict`` (config.json's ``"model"``) describes; a retired
+        field (``RETIRED``) at its one value is dropped, at another refused."""
+        data = drop_retired(data, RETIRED, "model config")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -42,6 +42,25 @@ def test_errors_are_one_line(argv, message, status, capsys, tmp_path, monkeypatc
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("flag", ["--denoise", "--typicality"])
+def test_pretrain_flags_of_retired_options_are_gone(folder, tmp_path, flag, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["pretrain", str(folder), "--out", str(tmp_path / "out"), flag, "1"])
+    assert exit_.value.code == 2
+    assert f"unrecognized arguments: {flag} 1" in capsys.readouterr().err
+
+
+def test_pretrain_config_with_a_retired_option_is_one_line_naming_the_tag(folder, tmp_path,
+                                                                          capsys):
+    argv = ["pretrain", str(folder), "--out", str(tmp_path / "out"), "--epochs", "1",
+            "--device", "cpu", "--config", '{"typicality_critic": true}']
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "typicality_critic=True" in err and "git tag research-record-2026-12" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_empty_folder_is_an_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["featurize", str(tmp_path / "empty")]) == 1

@@ -103,15 +103,53 @@ def test_cli_pretrain_records_how_it_trained(tmp_path, mp_entries):
     assert load_pretrained(out).config.post_pool_hidden == 32
 
 
-def test_cli_pretrain_geometry_and_denoising(tmp_path, mp_entries):
+def test_cli_pretrain_geometry(tmp_path, mp_entries):
     """The objective's options reach the estimator and are recorded with the weights."""
     folder = _cif_folder(tmp_path, mp_entries, 5)
     out = tmp_path / "out"
-    config = '{"post_pool_hidden": 32, "denoising_head": true, "distance_basis": 8}'
+    config = '{"post_pool_hidden": 32, "distance_basis": 8}'
     assert main(["pretrain", str(folder), "--out", str(out), "--epochs", "1", "--device", "cpu",
                  "--config", config, "--false-samples", "composition", "displacement",
-                 "--displacement", "0.3", "--denoise", "0.5"]) == 0  # fmt: skip
+                 "--displacement", "0.3"]) == 0  # fmt: skip
     params = json.loads((out / CONFIG_NAME).read_text())["training"]["objective_params"]
     assert params["false_samples"] == ["composition", "displacement"]
-    assert params["displacement"] == 0.3 and params["denoise"] == 0.5
-    assert load_pretrained(out).config.denoising_head
+    assert params["displacement"] == 0.3
+    assert not {"pair_weighting", "denoise", "typicality"} & set(params)
+    assert load_pretrained(out).config.distance_basis == 8
+
+
+# what config.json of weights saved before the research options were retired (tag
+# research-record-2026-12) may hold: each option at the one value every model now has
+RETIRED_MODEL_KEYS = {"denoising_head": False, "typicality_critic": False, "readout": "mu"}
+RETIRED_OBJECTIVE_PARAMS = {"pair_weighting": "inverse_square", "denoise": 0.0,
+                            "typicality": 0.0}  # fmt: skip
+
+
+def test_weights_saved_with_retired_options_at_their_defaults_load(tmp_path, structures):
+    """A folder whose config.json carries the retired options at their defaults (in the
+    architecture and in the training record) gives the same vectors."""
+    enc = DIMEncoder(pretrained=None, random_state=0).fit()
+    enc.save_pretrained(tmp_path)
+    expected = enc.transform(structures[:3])
+    meta = json.loads((tmp_path / CONFIG_NAME).read_text())
+    meta["model"].update(RETIRED_MODEL_KEYS)
+    meta["training"] = {"objective": "DeepInfoMax", "objective_params": {
+        "alpha": 1.0, "beta": 0.1, "false_samples": ["composition"], "displacement": 0.2,
+        "strain": 0.05, **RETIRED_OBJECTIVE_PARAMS}}  # fmt: skip
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(meta))
+    again = DIMEncoder(pretrained=tmp_path).fit()
+    np.testing.assert_array_equal(again.transform(structures[:3]), expected)
+    assert DIMEncoder(pretrained=None, config=tmp_path, random_state=0).fit().config_ == (
+        enc.config_)
+
+
+@pytest.mark.parametrize("key, value", [("denoising_head", True), ("typicality_critic", True),
+                                        ("readout", "mu+sites")])
+def test_weights_of_a_retired_architecture_are_refused_by_name(tmp_path, key, value):
+    DIMEncoder(pretrained=None, random_state=0).fit().save_pretrained(tmp_path)
+    meta = json.loads((tmp_path / CONFIG_NAME).read_text())
+    meta["model"][key] = value
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=f"{key}=.*removed.*git tag research-record-2026-12"):
+        load_pretrained(tmp_path)
+

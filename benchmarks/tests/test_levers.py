@@ -73,3 +73,20 @@ def test_two_levers_run_and_resume(data_file, tmp_path, monkeypatch):
     assert levers.main([*argv[:3], "untrained", *argv[5:]]) == 0
     summary = (out / "summary.md").read_text()
     assert "## Seed noise" in summary and "| displacement | 1 |" in summary
+
+
+def test_every_lever_builds_a_valid_encoder(tmp_path):
+    """Each lever's settings are the package's (none of the options retired to the git
+    tag research-record-2026-12), checked as fit would check them, without training."""
+    args = argparse.Namespace(base=levers.hub.DEFAULT_PRETRAINED, n_pretrain=12, epochs=1,
+                              seed=0)  # fmt: skip
+    retired = {"denoise", "geometry+denoise", "typicality", "baseline+sites",
+               "geometry+sites", "denoise+sites", "substitution", "uniform"}
+    assert not retired & set(levers.LEVERS)
+    for lever in levers.LEVERS:
+        encoder, pretrain = levers.encoder_for(lever, args, tmp_path)
+        assert pretrain
+        encoder._validate_params()
+        assert encoder.pretrained is None
+        assert encoder.frozen is (levers.LEVERS[lever] is None)  # untrained: no training
+    assert not any(tmp_path.iterdir())  # nothing was written

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .. import hub
@@ -17,7 +17,7 @@ from ..inference import encode, encode_or_collect
 from ..model import SiteNetDIM
 from ..runtime import derive_seeds
 from ..training import FALSE_SAMPLE_KINDS, DeepInfoMax, fit
-from ..training.deep_infomax import GEOMETRY_SCALES, PAIR_WEIGHTINGS
+from ..training.deep_infomax import GEOMETRY_SCALES
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource, feature_names
 
 
@@ -55,17 +55,12 @@ compile, checkpoint_dir
         20,000 structure-epochs; falls back to eager if it fails). ``compile=True`` also
         compiles ``transform`` (~1.5x faster on CPU; vectors differ from the eager ones by
         float rounding, ~1e-6, so "auto" leaves inference eager).
-    alpha, beta, false_samples, pair_weighting, displacement, strain, denoise, typicality
+    alpha, beta, false_samples, displacement, strain
         What to pretrain (see ``dimfeaturizer.training.DeepInfoMax``):
         ``false_samples=()`` switches the synthetic false samples off (the ablation);
-        adding ``"substitution"`` opts in to the periodic-table-neighbour false sample,
-        ``"displacement"`` / ``"strain"`` to the crystal's own species on a perturbed
-        geometry (sites moved by ``displacement`` Å per axis, or the lattice strained by
-        ``strain``), which the critics must reject. ``denoise > 0`` adds that much of a
-        denoising term (predict each bond's displacement; needs a ``config`` with
-        ``denoising_head=True``). ``typicality > 0`` adds that much of a typicality term
-        (score each site against its crystal's composition alone; needs a ``config`` with
-        ``typicality_critic=True``, and ``readout="mu+typicality"`` to return the score).
+        adding ``"displacement"`` / ``"strain"`` opts in to the crystal's own species on a
+        perturbed geometry (sites moved by ``displacement`` Å per axis, or the lattice
+        strained by ``strain``), which the critics must reject.
     device : {"auto", "cpu", "cuda", ...}, default="auto"
     inference_batch_sites : int, default=2048
         Primitive sites per inference batch (memory ~ this x 50 x 256 floats).
@@ -109,11 +104,8 @@ compile, checkpoint_dir
         "alpha": [Interval(Real, 0, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
         "false_samples": [list, tuple],
-        "pair_weighting": [StrOptions(set(PAIR_WEIGHTINGS))],
         "displacement": [Interval(Real, 0, None, closed="neither")],
         "strain": [Interval(Real, 0, None, closed="neither")],
-        "denoise": [Interval(Real, 0, None, closed="left")],
-        "typicality": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
     }
@@ -134,11 +126,8 @@ compile, checkpoint_dir
         alpha: float = 1.0,
         beta: float = 0.1,
         false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS,
-        pair_weighting: str = "inverse_square",
         displacement: float = GEOMETRY_SCALES["displacement"],
         strain: float = GEOMETRY_SCALES["strain"],
-        denoise: float = 0.0,
-        typicality: float = 0.0,
         validation_fraction: float = 0.1,
         patience: int = 10,
         device: str = "auto",
@@ -162,11 +151,8 @@ compile, checkpoint_dir
         self.alpha = alpha
         self.beta = beta
         self.false_samples = false_samples
-        self.pair_weighting = pair_weighting
         self.displacement = displacement
         self.strain = strain
-        self.denoise = denoise
-        self.typicality = typicality
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
@@ -181,21 +167,12 @@ compile, checkpoint_dir
     def fit(self, X=None, y=None) -> DIMEncoder:
         """Load (frozen) or pretrain (``frozen=False``) the encoder. ``y`` is ignored."""
         model_seed, train_seed = derive_seeds(self.random_state)
-        objective = DeepInfoMax(self.alpha, self.beta, tuple(self.false_samples),
-                                self.pair_weighting, self.displacement, self.strain,
-                                self.denoise, self.typicality)
+        objective = DeepInfoMax(alpha=self.alpha, beta=self.beta,
+                                false_samples=tuple(self.false_samples),
+                                displacement=self.displacement, strain=self.strain)
         model = self._start_encoder(model_seed)
-        # a loss term whose head the architecture lacks (the head is part of the model)
-        for term, head, flag in (("denoise", model.denoiser, "denoising_head"),
-                                 ("typicality", model.typicality_critic, "typicality_critic")):
-            if getattr(objective, term) > 0 and head is None:
-                raise ValueError(f"{term}={getattr(self, term)} needs a config with {flag}=True "
-                                 "(the term's head is part of the architecture)")  # fmt: skip
         history, best_epoch, training = [], -1, None  # assigned once the fit succeeded
         if not self.frozen:
-            if model.config.readout == "mu+typicality" and objective.typicality == 0:
-                raise ValueError("readout 'mu+typicality' returns the typicality critic's "
-                                 "score: pretrain it with typicality > 0")  # fmt: skip
             if X is None:
                 raise ValueError("frozen=False: fit(X) pretrains on X, which must be given")
             entries, labels = as_structure_list(X)

@@ -68,8 +68,8 @@ class DeepInfoMaxFeaturizer(BaseFeaturizer):
     Features
     --------
     dim_0 ... dim_127: coordinates of the crystal in the learned representation space
-    (the global Site-Net vector; no individual physical meaning). Weights read out as
-    ``mu+sites`` or ``mu+typicality`` give more columns (``config.vector_dim``).
+    (the global Site-Net vector; no individual physical meaning). Weights of another
+    ``global_dim`` give that many columns (``config.vector_dim``).
     """
 
     def __init__(self, encoder: DIMEncoder | None = None):

@@ -14,7 +14,7 @@ import joblib
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.preprocessing import LabelEncoder
+from sklearn.preprocessing import LabelEncoder, PowerTransformer
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -32,6 +32,10 @@ from ._base import WEIGHTS_CONSTRAINTS, WeightsSource
 from .composition import CompositionFeatures
 
 COMPOSITION_CLIP = 5.0  # standardised composition columns are clipped to +-5 (the protocol's)
+TARGET_TRANSFORMS = ("standard", "power")
+# a power-transformed model may predict this far (in standardised units) beyond the
+# training targets before its outputs are clipped back into the inverse's domain
+TARGET_MARGIN = 1.0
 
 
 class _FineTuned(WeightsSource):
@@ -180,9 +184,17 @@ class _FineTuned(WeightsSource):
             models_=models, model_=models[0], config_=config,
             history_=results[0].history, best_epoch_=results[0].best_epoch, training_=record,
         )  # fmt: skip
+        # each member's held-out crystals, for scores in the target's own units (not fitted
+        # attributes: the caller pops them)
+        fitted["_validation"] = [
+            ([entries[i] for i in split[1]], [labels[i] for i in split[1]],
+             None if features is None else features[split[1]], split[1])
+            for _, _, split in jobs
+        ]  # fmt: skip
         return fitted
 
     def _set_fitted(self, fitted: dict) -> None:
+        fitted.pop("_validation", None)
         vars(self).update(fitted)
 
     def _adapt(self, entries: list, seed: int):
@@ -304,6 +316,13 @@ def _train_member(model, objective, packed, config, split, head_epochs: int,
     return model, result
 
 
+def _power(lambdas: np.ndarray) -> PowerTransformer:
+    """A Yeo-Johnson transformer with known exponents (as fitted, or read back)."""
+    power = PowerTransformer(standardize=False)
+    power.lambdas_, power.n_features_in_ = np.asarray(lambdas, dtype=np.float64), len(lambdas)
+    return power
+
+
 def _composition(entries: list) -> np.ndarray:
     """Magpie descriptors of each structure's composition (NaN where untabulated)."""
     return CompositionFeatures().fit().transform(entries)
@@ -352,6 +371,12 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         Train the head alone on fixed vectors (the frozen-feature neural baseline).
     loss : {"l1", "mse", "huber"}, default="l1"
         On standardised targets.
+    target_transform : {"standard", "power"}, default="standard"
+        How targets become the network's outputs: standardised, or Yeo-Johnson
+        power-transformed first (scikit-learn's ``PowerTransformer``, its exponent fitted
+        on the training targets), for skewed positive properties such as frequencies or
+        energies above a floor. Each member's prediction is mapped back before the
+        ensemble's mean and std are taken.
     epochs : int, default=200
         Cap on passes over the training labels.
     batch_sites : int, default=256
@@ -404,6 +429,9 @@ class DIMRegressor(RegressorMixin, _FineTuned):
     config_ : SiteNetConfig
     n_outputs_ : int
     target_mean_, target_scale_ : ndarray of shape (n_outputs,)
+        Standardisation of the (power-transformed) targets.
+    target_lambdas_ : ndarray of shape (n_outputs,) or None
+        The Yeo-Johnson exponents (``target_transform="power"``).
     composition_mean_, composition_scale_ : ndarray of shape (n_descriptors,) or None
         The standardisation of the composition descriptors (``None`` without
         ``composition``).
@@ -418,6 +446,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
     _parameter_constraints: dict = {
         **_FineTuned._parameter_constraints,
         "loss": [StrOptions(set(REGRESSION_LOSSES))],
+        "target_transform": [StrOptions(set(TARGET_TRANSFORMS))],
     }
 
     def __init__(
@@ -431,6 +460,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         hidden: int = 64,
         freeze_encoder: bool = False,
         loss: str = "l1",
+        target_transform: str = "standard",
         epochs: int = 200,
         batch_sites: int = 256,
         learning_rate: float = 1e-3,
@@ -464,6 +494,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
             random_state=random_state, progress=progress,
         )
         self.loss = loss
+        self.target_transform = target_transform
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, unlabelled=None) -> DIMRegressor:
@@ -474,15 +505,50 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         if y.ndim not in (1, 2) or not np.isfinite(y).all():
             raise ValueError("y must be a finite 1-D or 2-D array of numbers")
         y2 = y.reshape(len(y), -1)
-        mean, scale = y2.mean(axis=0), y2.std(axis=0)
+        lambdas = None
+        z = y2
+        if self.target_transform == "power":
+            power = PowerTransformer(standardize=False).fit(y2)
+            lambdas, z = power.lambdas_, power.transform(y2)
+        mean, scale = z.mean(axis=0), z.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
+        standardised = (z - mean) / scale
         objective = self._objective(loss=self.loss)
-        fitted = self._fit(X, objective, (y2 - mean) / scale, y2.shape[1], None, unlabelled)
+        fitted = self._fit(X, objective, standardised, y2.shape[1], None, unlabelled)
         fitted.update(
-            n_outputs_=y2.shape[1], target_mean_=mean, target_scale_=scale, _y_1d=y.ndim == 1
-        )
+            n_outputs_=y2.shape[1], target_mean_=mean, target_scale_=scale,
+            target_lambdas_=lambdas, _y_1d=y.ndim == 1,
+            _target_bounds=(standardised.min(axis=0), standardised.max(axis=0)),
+        )  # fmt: skip
+        fitted["training_"]["validation_mae"] = [
+            float(np.mean(np.abs(self._decode(
+                encode(model, entries, labels, features=features, **self._inference()),
+                fitted) - y2[rows])))
+            for model, (entries, labels, features, rows) in zip(
+                fitted["models_"], fitted["_validation"]) if len(rows)
+        ]  # fmt: skip
         self._set_fitted(fitted)
         return self
+
+    def _decode(self, outputs: np.ndarray, fitted: dict | None = None) -> np.ndarray:
+        """One member's raw outputs ``(n, k)`` in the target's units (``fitted``: the
+        attributes of a fit not yet assigned)."""
+        get = (lambda k: fitted[k]) if fitted is not None else (lambda k: getattr(self, k))
+        z = outputs.astype(np.float64)
+        lambdas = get("target_lambdas_")
+        if lambdas is None:
+            return z * get("target_scale_") + get("target_mean_")
+        low, high = get("_target_bounds")
+        z = np.clip(z, low - TARGET_MARGIN, high + TARGET_MARGIN)
+        power = _power(lambdas)
+        with warnings.catch_warnings():  # NaN beyond the inverse's domain: handled below
+            warnings.simplefilter("ignore", UserWarning)
+            y = power.inverse_transform(z * get("target_scale_") + get("target_mean_"))
+        bad = ~np.isfinite(y)
+        if bad.any():  # beyond the inverse's domain: the training targets' range holds
+            inside = np.clip(z, low, high) * get("target_scale_") + get("target_mean_")
+            y[bad] = power.inverse_transform(inside)[bad]
+        return y
 
     def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predictions, shape (n,) for 1-D ``y`` at fit, else (n, k): the members' mean.
@@ -497,24 +563,35 @@ class DIMRegressor(RegressorMixin, _FineTuned):
                 "return_std=True needs an ensemble: fit with n_models >= 2 (one model has "
                 "no spread to report)"
             )
-        members = self._outputs(X).astype(np.float64) * self.target_scale_ + self.target_mean_
+        members = np.stack([self._decode(outputs) for outputs in self._outputs(X)])
         mean, std = members.mean(axis=0), members.std(axis=0)
         if self._y_1d:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean
 
     def _head_meta(self) -> dict:
-        return {
+        meta = {
             "target_mean": self.target_mean_.tolist(),
             "target_scale": self.target_scale_.tolist(),
             "target_1d": self._y_1d,
         }
+        if self.target_lambdas_ is not None:
+            meta["target_power"] = {
+                "lambdas": self.target_lambdas_.tolist(),
+                "bounds": [b.tolist() for b in self._target_bounds],
+            }
+        return meta
 
     def _restore_head(self, head: dict) -> None:
         self.target_mean_ = np.asarray(head["target_mean"], dtype=np.float64)
         self.target_scale_ = np.asarray(head["target_scale"], dtype=np.float64)
         self._y_1d = bool(head["target_1d"])
         self.n_outputs_ = len(self.target_mean_)
+        power = head.get("target_power")
+        self.target_transform = "standard" if power is None else "power"
+        self.target_lambdas_ = None if power is None else np.asarray(power["lambdas"])
+        self._target_bounds = None if power is None else tuple(
+            np.asarray(b, dtype=np.float64) for b in power["bounds"])
 
 
 class DIMClassifier(ClassifierMixin, _FineTuned):

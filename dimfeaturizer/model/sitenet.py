@@ -146,66 +146,6 @@ class LocalCritic(Critic):
         )
 
 
-class TypicalityCritic(Critic):
-    """Scores a site vector against its crystal's composition alone.
-
-    The composition side is a mean over the crystal's sites of a learned element
-    embedding, so it sees no geometry. Trained to tell a crystal's own sites from other
-    crystals' sites and from its species on another crystal's geometry, its mean score
-    over a crystal's sites (``typicality``) is a per-crystal number that no geometry-free
-    vector holds.
-    """
-
-    def __init__(self, n_feat: int, local_dim: int, hidden: int, out: int):
-        super().__init__(hidden, local_dim, hidden, out, linear_z=True)
-        self.element = mlp([n_feat, hidden, hidden])
-
-    def composition(
-        self, elements: torch.Tensor, row_species: torch.Tensor, row_crystal: torch.Tensor,
-        n_crystals: int,
-    ) -> torch.Tensor:
-        """The upscaled composition vector of every crystal, (B, out)."""
-        table = self.element(elements)  # (Z+1, hidden)
-        return self.u_z(segment_mean(table[row_species], row_crystal, n_crystals))
-
-    def typicality(
-        self, elements: torch.Tensor, row_species: torch.Tensor, site_vectors: torch.Tensor,
-        row_crystal: torch.Tensor, n_crystals: int,
-    ) -> torch.Tensor:
-        """Mean score of each crystal's sites against its composition, (B,)."""
-        zc = self.composition(elements, row_species, row_crystal, n_crystals)
-        scores = self.score(zc, self.u_c(site_vectors), row_crystal)
-        return segment_mean(scores, row_crystal, n_crystals)
-
-
-class DenoisingHead(nn.Module):
-    """Predicts, for each pair of a perturbed crystal, the real distance minus the
-    perturbed one (in units of the perturbation) from the row's site vector, the
-    neighbour's species and the perturbed distance: the invariant, per-bond form of
-    denoising pretraining. Its hidden width is the attention MLP's (``attention_hidden``):
-    a training-only head gets no size setting of its own."""
-
-    def __init__(self, config: SiteNetConfig, n_feat: int):
-        super().__init__()
-        hidden = config.attention_hidden
-        self.site = nn.Linear(config.local_dim, hidden)
-        self.neighbour = nn.Linear(n_feat, hidden, bias=False)
-        self.basis = DistanceBasis(config.distance_basis, config.distance_basis_max)
-        self.distance = nn.Linear(self.basis.size, hidden, bias=False)
-        self.out = nn.Linear(hidden, 1)
-
-    def forward(
-        self, site_vectors: torch.Tensor, elements: torch.Tensor,
-        neighbour_species: torch.Tensor, distances: torch.Tensor,
-    ) -> torch.Tensor:
-        table = self.neighbour(elements)  # (Z+1, hidden)
-        hidden = F.mish(
-            self.site(site_vectors)[:, None, :] + table[neighbour_species]
-            + self.distance(self.basis(distances))
-        )
-        return self.out(hidden).squeeze(-1)  # (S, J)
-
-
 class SiteNetDIM(nn.Module):
     """The full model: encoder (local + global) and the Deep InfoMax critics.
 
@@ -225,26 +165,15 @@ class SiteNetDIM(nn.Module):
         self.global_critic = Critic(
             c.global_dim, c.local_dim, c.upscale_hidden, c.upscale_dim, c.linear_global_critic
         )
-        self.denoiser = DenoisingHead(c, n_feat) if c.denoising_head else None
-        self.typicality_critic = (
-            TypicalityCritic(n_feat, c.local_dim, c.upscale_hidden, c.upscale_dim)
-            if c.typicality_critic else None
-        )  # fmt: skip
 
     def local_parameters(self) -> list[nn.Parameter]:
-        head = [] if self.denoiser is None else list(self.denoiser.parameters())
-        return [*self.local.parameters(), *self.local_critic.parameters(), *head]
+        return [*self.local.parameters(), *self.local_critic.parameters()]
 
     def global_parameters(self) -> list[nn.Parameter]:
-        """The global level's, and the typicality critic's (it reads detached sites too)."""
-        critic = self.typicality_critic
-        extra = [] if critic is None else list(critic.parameters())
-        return [*self.global_.parameters(), *self.global_critic.parameters(), *extra]
+        return [*self.global_.parameters(), *self.global_critic.parameters()]
 
     def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
-        """The crystal vectors (B, vector_dim): the deterministic mean, no noise (beside
-        the mean site vector with ``readout="mu+sites"``, the typicality critic's score
-        with ``"mu+typicality"``).
+        """The crystal vectors (B, global_dim): the deterministic mean mu, no noise.
 
         ``local`` replaces ``self.local`` (its compiled version, see ``Kernels``).
         """
@@ -252,21 +181,12 @@ class SiteNetDIM(nn.Module):
             self.elements, batch.row_species, batch.neighbour_species, batch.distances,
             batch.mask,
         )
-        rc, b = batch.row_crystal, batch.n_crystals
-        mu, _ = self.global_(site_mu, rc, b)
-        if self.config.readout == "mu+sites":
-            return torch.cat([mu, segment_mean(site_mu, rc, b)], 1)
-        if self.config.readout == "mu+typicality":
-            t = self.typicality_critic.typicality(self.elements, batch.row_species, site_mu, rc, b)
-            return torch.cat([mu, t[:, None]], 1)
+        mu, _ = self.global_(site_mu, batch.row_crystal, batch.n_crystals)
         return mu
 
     def encoder_parameters(self) -> list[nn.Parameter]:
-        """What produces the vector: what fine-tuning trains. The critics are excluded,
-        except the typicality critic when the vector reads its score."""
-        read = self.config.readout == "mu+typicality"
-        extra = list(self.typicality_critic.parameters()) if read else []
-        return [*self.local.parameters(), *self.global_.parameters(), *extra]
+        """What produces the vector: what fine-tuning trains (the critics are excluded)."""
+        return [*self.local.parameters(), *self.global_.parameters()]
 
 
 def untrained_model(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..config import RETIRED_AT, drop_retired
 from ..data.batch import Batch
 from ..model import Kernels, SiteNetDIM
 from ..model.layers import segment_mean
@@ -16,44 +17,28 @@ from .false_samples import (
     ALL_FALSE_SAMPLE_KINDS,
     FALSE_SAMPLE_KINDS,
     GEOMETRY,
-    SUBSTITUTION,
     derangement,
     gaussian,
     perturbed_distances,
     remap_species,
     species_permutation,
-    substitute_species,
 )
 from .objective import Objective
 
-PAIR_WEIGHTINGS = ("inverse_square", "uniform")
 # default sizes of the geometry false samples: Gaussian site displacement (Å per axis)
 # and symmetric strain (per component)
 GEOMETRY_SCALES = {"displacement": 0.2, "strain": 0.05}
+# objective parameters retired from the package (see config.RETIRED_AT), with the one value
+# every run now has: a training record may hold them at that value
+RETIRED_PARAMS = {"pair_weighting": "inverse_square", "denoise": 0.0, "typicality": 0.0}
+# false sample kinds retired the same way: named when asked for
+RETIRED_FALSE_SAMPLE_KINDS = ("substitution",)
 
 
-def pair_weights(distances: torch.Tensor, mask: torch.Tensor, scheme: str) -> torch.Tensor:
-    """Weights of a row's pair terms, normalised over its own valid neighbours."""
-    if scheme == "inverse_square":
-        w = (distances + 1.0).pow(-2)
-    elif scheme == "uniform":
-        w = torch.ones_like(distances)
-    else:
-        raise ValueError(f"unknown pair weighting {scheme!r}")
-    w = w * mask
+def pair_weights(distances: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Weights 1/(d+1)^2 of a row's pair terms, normalised over its own valid neighbours."""
+    w = (distances + 1.0).pow(-2) * mask
     return w / w.sum(-1, keepdim=True)
-
-
-def changed_pair_weights(
-    weights: torch.Tensor, neighbours: torch.Tensor, false_neighbours: torch.Tensor
-) -> torch.Tensor:
-    """Pair weights restricted to the pairs a substitution changed, renormalised.
-
-    The pairs it left alone are true pairs again; scoring them as false would only teach
-    the critic to contradict itself.
-    """
-    w = weights * (false_neighbours != neighbours)  # padding is 0 in both
-    return w / w.sum(-1, keepdim=True).clamp_min(1e-12)
 
 
 def other_pairs(batch: Batch) -> torch.Tensor:
@@ -84,47 +69,50 @@ class DeepInfoMax(Objective):
     Two parameter groups, ``local`` (local encoder + critic) and ``global`` (global
     encoder + critic): the paper's two optimisers. Early stopping watches ``dim``, the
     sum of the local and global DIM losses. ``displacement`` (Å) and ``strain`` size the
-    geometry false samples, where ``false_samples`` has them. ``denoise > 0`` adds that
-    much of the denoising term (the model needs ``config.denoising_head``); sites are
-    displaced by ``displacement`` for it too. ``typicality > 0`` adds that much of the
-    typicality term (the model needs ``config.typicality_critic``).
+    geometry false samples, where ``false_samples`` has them. Pair terms are weighted
+    1/(d+1)^2.
     """
 
     alpha: float = 1.0
     beta: float = 0.1
     false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS
-    pair_weighting: str = "inverse_square"
     displacement: float = GEOMETRY_SCALES["displacement"]
     strain: float = GEOMETRY_SCALES["strain"]
-    denoise: float = 0.0
-    typicality: float = 0.0
 
     monitor = "dim"
     min_batch_crystals = 2  # every false sample needs another crystal of the batch
-    added_later = {**GEOMETRY_SCALES, "denoise": 0.0, "typicality": 0.0}
+    added_later = dict(GEOMETRY_SCALES)
+    # every identity held the pair weighting (denoise and typicality were left out at 0)
+    identity_constants = {"pair_weighting": RETIRED_PARAMS["pair_weighting"]}
 
     def __post_init__(self):
         object.__setattr__(self, "false_samples", tuple(self.false_samples))
+        retired = set(self.false_samples) & set(RETIRED_FALSE_SAMPLE_KINDS)
+        if retired:
+            raise ValueError(
+                f"false sample kinds {sorted(retired)}: removed from dimfeaturizer; "
+                f"reachable at the git tag {RETIRED_AT}"
+            )
         unknown = set(self.false_samples) - set(ALL_FALSE_SAMPLE_KINDS)
         if unknown:
             raise ValueError(
                 f"unknown false sample kinds {sorted(unknown)}; use {ALL_FALSE_SAMPLE_KINDS}"
             )
-        if self.pair_weighting not in PAIR_WEIGHTINGS:
-            raise ValueError(
-                f"unknown pair weighting {self.pair_weighting!r}; use {PAIR_WEIGHTINGS}"
-            )
         for name in ("displacement", "strain"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("denoise", "typicality"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def from_params(cls, params: dict) -> DeepInfoMax:
+        """The objective that a training record's ``objective_params`` (config.json's
+        ``training``) describe; a retired parameter (``RETIRED_PARAMS``) at its one value
+        is dropped, at another refused."""
+        return cls(**drop_retired(params, RETIRED_PARAMS, "objective parameter"))
 
     @property
     def needs_vectors(self) -> bool:
         """Whether the packed crystals must carry pair vectors (geometry false samples)."""
-        return self.denoise > 0 or any(kind in GEOMETRY for kind in self.false_samples)
+        return any(kind in GEOMETRY for kind in self.false_samples)
 
     def param_groups(self, model: SiteNetDIM) -> list[dict]:
         return [
@@ -137,9 +125,7 @@ class DeepInfoMax(Objective):
 
     def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         local = self.alpha * terms["dim_local"] + self.beta * terms["kl_local"]
-        total = local + self.alpha * terms["dim_global"] + self.beta * terms["kl_global"]
-        weights = {"denoise": self.denoise, "typicality": self.typicality}
-        return total + sum(w * terms[name] for name, w in weights.items() if name in terms)
+        return local + self.alpha * terms["dim_global"] + self.beta * terms["kl_global"]
 
     def summarise(self, means: dict[str, float]) -> dict[str, float]:
         return {"dim": means["dim_local"] + means["dim_global"]}
@@ -148,38 +134,7 @@ class DeepInfoMax(Objective):
         self, model: SiteNetDIM, batch: Batch, generator: torch.Generator, kernels: Kernels
     ) -> dict[str, torch.Tensor]:
         scales = {"displacement": self.displacement, "strain": self.strain}
-        terms = dim_losses(
-            model, batch, generator, self.false_samples, self.pair_weighting, kernels, scales,
-            typicality=self.typicality > 0,
-        )
-        if self.denoise > 0:
-            terms["denoise"] = denoising_loss(
-                model, batch, generator, self.displacement, self.pair_weighting, kernels
-            )
-        return terms
-
-
-def denoising_loss(
-    model: SiteNetDIM,
-    batch: Batch,
-    generator: torch.Generator,
-    displacement: float,
-    pair_weighting: str = "inverse_square",
-    kernels: Kernels | None = None,
-) -> torch.Tensor:
-    """Denoising beside Deep InfoMax: displace every site, encode the perturbed crystal,
-    and predict each bond's real length minus its perturbed one (in units of the
-    displacement) from the perturbed site vectors; weighted squared error per row."""
-    if model.denoiser is None:
-        raise ValueError("the denoising term needs a model built with denoising_head=True")
-    k = kernels or Kernels.of(model)
-    moved = perturbed_distances(batch, generator, "displacement", displacement)
-    nbr, mask = batch.neighbour_species, batch.mask
-    site_mu, _ = k.local(model.elements, batch.row_species, nbr, moved, mask)
-    pred = model.denoiser(site_mu, model.elements, nbr, moved)
-    target = (batch.distances - moved) / displacement
-    w = pair_weights(moved, other_pairs(batch), pair_weighting).nan_to_num()
-    return (w * (pred - target).pow(2)).sum(-1).mean()
+        return dim_losses(model, batch, generator, self.false_samples, kernels, scales)
 
 
 def dim_losses(
@@ -187,13 +142,10 @@ def dim_losses(
     batch: Batch,
     generator: torch.Generator,
     false_samples: tuple[str, ...] = FALSE_SAMPLE_KINDS,
-    pair_weighting: str = "inverse_square",
     kernels: Kernels | None = None,
     geometry_scales: dict[str, float] | None = None,
-    typicality: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Local and global DIM (Jensen-Shannon) and KL losses of one batch (and the
-    typicality term, if asked).
+    """Local and global DIM (Jensen-Shannon) and KL losses of one batch.
 
     The global level reads detached site vectors, so its loss never reaches the local
     encoder; synthetic global false samples are encoded without gradients.
@@ -215,7 +167,7 @@ def dim_losses(
     # constituents and weights of every row; a false set that is another row's true set
     # (other crystal) gathers them, keeping its own mask and weights
     hidden = k.constituents(elements, nbr, dist)
-    weights = pair_weights(dist, mask, pair_weighting)
+    weights = pair_weights(dist, mask)
 
     def local_term(constituents, w, sign):
         t = critic.score_pairs(z_local, constituents)
@@ -244,11 +196,6 @@ def dim_losses(
         synthetic["polymorph"] = (row_s, nbr_s, owner, None)
         q = donor_rows(donor)
         false_local.append(local_term(k.constituents(elements, nbr_s[q], dist[q]), weights[q], 1.0))
-    if SUBSTITUTION in false_samples:
-        row_s, nbr_s = remap_species(batch, rc, species=substitute_species(batch, generator))
-        synthetic[SUBSTITUTION] = (row_s, nbr_s, rc, None)
-        w = changed_pair_weights(weights, nbr, nbr_s)
-        false_local.append(local_term(k.constituents(elements, nbr_s, dist), w, 1.0))
     valid_perm = None
     if "permutation" in false_samples:
         perm, valid_perm = species_permutation(batch, generator)
@@ -261,7 +208,7 @@ def dim_losses(
             moved = perturbed_distances(batch, generator, kind, scale)
             synthetic[kind] = (batch.row_species, nbr, rc, moved)
             if moved_weights is None:
-                moved_weights = pair_weights(dist, other_pairs(batch), pair_weighting)
+                moved_weights = pair_weights(dist, other_pairs(batch))
             false_local.append(local_term(k.constituents(elements, nbr, moved),
                                           moved_weights.nan_to_num(), 1.0))  # fmt: skip
     dim_local = (true_local + torch.stack(false_local).mean(0)).mean()
@@ -281,14 +228,12 @@ def dim_losses(
     other_owner = torch.argsort(derangement(b, generator, device))[rc]
     false_global = [global_term(uc, other_owner, 1.0)]
     available = [torch.ones(b, device=device)]
-    fakes = {}
     for kind, (row_s, nbr_s, owner, moved) in synthetic.items():
         with torch.no_grad():
             if moved is None:  # the rows' own geometry: its edge terms are reused
                 fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, edge.detach())
             else:
                 fake_sites, _ = k.local(elements, row_s, nbr_s, moved, mask)
-        fakes[kind] = (fake_sites, owner)
         false_global.append(global_term(model.global_critic.u_c(fake_sites), owner, 1.0))
         ok = valid_perm if kind == "permutation" else torch.ones(b, dtype=torch.bool, device=device)
         available.append(ok.float())
@@ -296,43 +241,9 @@ def dim_losses(
     false_g = (torch.stack(false_global).nan_to_num() * avail).sum(0) / avail.sum(0)
     dim_global = (true_global + false_g).mean()
     kl_global = gaussian_kl(g_mu, g_logvar).mean()
-    terms = {
+    return {
         "dim_local": dim_local,
         "kl_local": kl_local,
         "dim_global": dim_global,
         "kl_global": kl_global,
     }
-    if typicality:
-        terms["typicality"] = typicality_loss(model, batch, sites, other_owner,
-                                              fakes.get("polymorph"))  # fmt: skip
-    return terms
-
-
-def typicality_loss(
-    model: SiteNetDIM,
-    batch: Batch,
-    sites: torch.Tensor,
-    other_owner: torch.Tensor,
-    polymorph: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Jensen-Shannon DIM between each crystal's composition and its (detached) site
-    vectors. False pairs: another crystal's sites (``other_owner``: the crystal each row
-    is scored against) and, if given, the ``polymorph`` false sample's (site vectors,
-    owner): the crystal's species on another crystal's geometry. Where the two cells'
-    site counts do not divide, that sample's stoichiometry drifts from the owner's, so
-    the critic may tell it by composition as well as by geometry."""
-    critic = model.typicality_critic
-    if critic is None:
-        raise ValueError("the typicality term needs a model built with typicality_critic=True")
-    rc, b = batch.row_crystal, batch.n_crystals
-    zc = critic.composition(model.elements, batch.row_species, rc, b)
-
-    def term(site_up, owner, sign):
-        return jensen_shannon_term(zc, site_up, owner, sign, b)
-
-    own = critic.u_c(sites)
-    false = [term(own, other_owner, 1.0)]
-    if polymorph is not None:
-        fake_sites, owner = polymorph
-        false.append(term(critic.u_c(fake_sites), owner, 1.0))
-    return (term(own, rc, -1.0) + torch.stack(false).mean(0)).mean()

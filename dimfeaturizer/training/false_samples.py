@@ -2,10 +2,8 @@
 
 Every synthetic crystal is the batch's own geometry (rows) with species donated by some
 crystal of the batch, so all false samples are built by index arithmetic on one padded
-batch: no new structures, no pymatgen. The one kind the paper does not use, ``substitution``
-(one element swapped for its neighbour in the periodic table, the "dopant"-like false
-sample the paper proposes as future work), swaps species by a table look-up. The
-geometry kinds keep species and move atoms: they perturb the batch's pair vectors.
+batch: no new structures, no pymatgen. The geometry kinds (not the paper's) keep species
+and move atoms: they perturb the batch's pair vectors.
 """
 
 from __future__ import annotations
@@ -15,16 +13,13 @@ import functools
 import torch
 
 from ..data.batch import Batch
-from ..data.elements import FEATURE_NAMES, MAX_Z, raw_element_table
 
-# the paper's synthetic false samples (the default); SUBSTITUTION and GEOMETRY are opt-in
+# the paper's synthetic false samples (the default); GEOMETRY is opt-in
 FALSE_SAMPLE_KINDS = ("composition", "polymorph", "permutation")
-SUBSTITUTION = "substitution"
 # the crystal's own species on a perturbed geometry: every site displaced, or the lattice
 # strained (these need the packed crystals' pair vectors)
 GEOMETRY = ("displacement", "strain")
-ALL_FALSE_SAMPLE_KINDS = (*FALSE_SAMPLE_KINDS, SUBSTITUTION, *GEOMETRY)
-F_BLOCK = (range(57, 72), range(89, 104))
+ALL_FALSE_SAMPLE_KINDS = (*FALSE_SAMPLE_KINDS, *GEOMETRY)
 
 
 def gaussian(
@@ -43,19 +38,15 @@ def derangement(n: int, generator: torch.Generator, device: torch.device) -> tor
 
 
 def remap_species(
-    batch: Batch,
-    source: torch.Tensor,
-    permutation: torch.Tensor | None = None,
-    species: torch.Tensor | None = None,
+    batch: Batch, source: torch.Tensor, permutation: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Species of each row and its neighbours when crystal ``source[r]`` donates them.
 
     Supercell site j of a row's geometry takes the species of the donor's primitive site
     ``j % M_donor`` (after ``permutation`` of the donor's sites, if given), so the
-    synthetic crystal keeps the donor's composition on the row's positions. ``species``
-    replaces the batch's own ``prim_species`` table.
+    synthetic crystal keeps the donor's composition on the row's positions.
     """
-    species = batch.prim_species if species is None else species
+    species = batch.prim_species
     m_src = batch.n_prim[source]
     cols = torch.arange(batch.mask.shape[1], device=source.device)
     k_nbr = cols[None, :] % m_src[:, None]
@@ -65,63 +56,6 @@ def remap_species(
         k_row = permutation[source, k_row]
     nbr = species[source[:, None], k_nbr].masked_fill(~batch.mask, 0)
     return species[source, k_row], nbr
-
-
-def substitutes() -> tuple[torch.Tensor, torch.Tensor]:
-    """Each element's chemically closest stand-ins: ``(table (MAX_Z+1, K), count)``.
-
-    Same group, one row up or down (Na -> Li/K, O -> S, Cl -> F/Br); in the f-block the
-    previous and next element of the same series. Unused slots of ``table`` are 0.
-    """
-    raw = raw_element_table()
-    row = raw[:, FEATURE_NAMES.index("row")].astype(int)
-    group = raw[:, FEATURE_NAMES.index("group")].astype(int)
-    z = range(1, MAX_Z + 1)
-    series = {n: s for s in F_BLOCK for n in s}
-    options = []
-    for a in z:
-        if a in series:
-            options.append([b for b in (a - 1, a + 1) if b in series[a]])
-        else:
-            options.append([b for b in z if b not in series and group[b - 1] == group[a - 1]
-                            and abs(row[b - 1] - row[a - 1]) == 1])
-    width = max(len(o) for o in options)
-    table = torch.zeros((MAX_Z + 1, width), dtype=torch.long)
-    count = torch.zeros(MAX_Z + 1, dtype=torch.long)
-    for a, o in zip(z, options, strict=True):
-        table[a, : len(o)] = torch.tensor(o, dtype=torch.long)
-        count[a] = len(o)
-    return table, count
-
-
-@functools.cache
-def _substitutes_on(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``substitutes()`` built once per device, not per batch."""
-    return tuple(t.to(device) for t in substitutes())
-
-
-def substitute_species(batch: Batch, generator: torch.Generator) -> torch.Tensor:
-    """``prim_species`` with one element of each crystal swapped for a stand-in.
-
-    The element is that of a random primitive site; every site of that element changes
-    to one stand-in the crystal does not already contain (where it has one), so the false
-    crystal keeps the stoichiometry and geometry and differs only in that element.
-    """
-    species = batch.prim_species
-    device = species.device
-    table, count = _substitutes_on(device)
-    b = species.shape[0]
-    rows = torch.arange(b, device=device)
-    u = torch.rand(b, generator=generator, device=generator.device).to(device)
-    chosen = species[rows, (u * batch.n_prim).long().clamp(max=species.shape[1] - 1)]
-    options = table[chosen]  # (B, K)
-    real = torch.arange(table.shape[1], device=device)[None, :] < count[chosen][:, None]
-    # prefer a stand-in the crystal lacks: merging two of its elements is another change
-    fresh = real & ~(options[:, :, None] == species[:, None, :]).any(-1)
-    allowed = torch.where(fresh.any(1, keepdim=True), fresh, real)
-    keys = torch.rand(options.shape, generator=generator, device=generator.device).to(device)
-    new = options[rows, keys.masked_fill(~allowed, -1.0).argmax(1)]
-    return torch.where(species == chosen[:, None], new[:, None], species)
 
 
 def species_permutation(

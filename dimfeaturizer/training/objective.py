@@ -55,10 +55,14 @@ class Objective(ABC):
     #: fields added after checkpoints existed, with their defaults: left out of the
     #: identity at those defaults, so that an older checkpoint of the same run resumes
     added_later: ClassVar[dict] = {}
+    #: fields removed after checkpoints existed whose identity held them, with the one
+    #: value every run now has: still in the identity, so those checkpoints still resume
+    identity_constants: ClassVar[dict] = {}
 
     def identity(self) -> str:
         """The hyper-parameters that make two runs the same run (checkpoint fingerprint)."""
         fields = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
         fields = {k: v for k, v in fields.items()
                   if k not in self.added_later or v != self.added_later[k]}  # fmt: skip
+        fields = {**self.identity_constants, **fields}
         return json.dumps({type(self).__name__: fields}, sort_keys=True, default=list)

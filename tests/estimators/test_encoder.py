@@ -7,7 +7,6 @@ tiny (2 epochs on the 8 smallest fixture crystals).
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 
 import joblib
@@ -102,7 +101,7 @@ def test_data_free_sklearn_checks(check):
     "params, name",
     [
         ({"epochs": -1}, "epochs"),
-        ({"pair_weighting": "cubic"}, "pair_weighting"),
+        ({"false_samples": "composition"}, "false_samples"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"config": 3}, "config"),
         ({"compile": "sometimes"}, "compile"),
@@ -482,33 +481,17 @@ def test_geometry_false_samples_through_the_estimator(structures, tmp_path):
     np.testing.assert_array_equal(again.transform(structures), enc.transform(structures))
     with pytest.raises(ValueError, match="displacement"):
         DIMEncoder(pretrained=None, displacement=0.0, **TRAIN).fit(structures)
-    with pytest.raises(ValueError, match="denoising_head"):  # before any preprocessing
-        DIMEncoder(pretrained=None, denoise=1.0, **TRAIN).fit(["not a structure"])
+    with pytest.raises(ValueError, match="research-record-2026-12"):  # before preprocessing
+        DIMEncoder(pretrained=None, false_samples=("substitution",), **TRAIN).fit(["x"])
 
 
-def test_typicality_term_through_the_estimator(structures, tmp_path):
-    """The typicality term changes training, is recorded, and its critic's score comes
-    back as the 129th column after a save and reload; without the critic it is refused
-    before any preprocessing."""
-    config = SiteNetConfig(typicality_critic=True, readout="mu+typicality")
-    enc = DIMEncoder(pretrained=None, config=config, typicality=1.0, random_state=0,
-                     **TRAIN).fit(structures)  # fmt: skip
-    # the same architecture read out as mu alone, pretrained without the term
-    mu_only = dataclasses.replace(config, readout="mu")
-    plain = DIMEncoder(pretrained=None, config=mu_only, random_state=0, **TRAIN).fit(structures)
-    assert all(np.isfinite(row["train_typicality"]) for row in enc.history_)
-    assert "train_typicality" not in plain.history_[0]
-    assert enc.training_["objective_params"]["typicality"] == 1.0
-    x = enc.transform(structures)
-    assert x.shape == (len(structures), 129)
-    # the critic reads detached site vectors: the term leaves mu exactly as it was
-    np.testing.assert_array_equal(x[:, :128], plain.transform(structures))
-    with pytest.raises(ValueError, match="typicality > 0"):  # an untrained column
-        DIMEncoder(pretrained=None, config=config, **TRAIN).fit(structures)
-    enc.save_pretrained(tmp_path)
-    np.testing.assert_array_equal(DIMEncoder(pretrained=tmp_path).fit().transform(structures), x)
-    with pytest.raises(ValueError, match="typicality_critic"):
-        DIMEncoder(pretrained=None, typicality=1.0, **TRAIN).fit(["not a structure"])
+@pytest.mark.parametrize("name", ["pair_weighting", "denoise", "typicality"])
+def test_retired_pretraining_parameters_are_gone(name):
+    """The research-only options left the estimator (they live at the git tag
+    research-record-2026-12): an old call fails at once, not silently."""
+    assert name not in DIMEncoder().get_params()
+    with pytest.raises(TypeError, match=name):
+        DIMEncoder(pretrained=None, **{name: 0.0})
 
 
 def test_transform_or_collect_gives_nan_rows_and_the_errors(untrained, structures):

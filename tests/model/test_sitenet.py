@@ -284,34 +284,6 @@ def test_distance_basis_model_keeps_padding_and_batch_invariance(packed):
     assert not np.allclose(together, plain)
 
 
-def test_sites_readout_appends_the_mean_site_vector(packed):
-    """``readout="mu+sites"`` returns the crystal mean unchanged, then the mean of the
-    site vectors; batches and padding still do not matter."""
-    import dataclasses
-
-    from dimfeaturizer.model.layers import segment_mean
-
-    model = untrained_model(None, 0)
-    wide = untrained_model(dataclasses.replace(model.config, readout="mu+sites"), 0)
-    assert wide.config.vector_dim == 160
-    cpu = torch.device("cpu")
-    mu = encode_packed(model, packed, batch_sites=10_000, device=cpu)
-    both = encode_packed(wide, packed, batch_sites=10_000, device=cpu)
-    assert both.shape == (len(packed), 160)
-    np.testing.assert_array_equal(both[:, :128], mu)
-    batch = packed.batch(np.arange(len(packed)))
-    with torch.no_grad():
-        sites, _ = model.local(model.elements, batch.row_species, batch.neighbour_species,
-                               batch.distances, batch.mask)
-        expected = segment_mean(sites, batch.row_crystal, batch.n_crystals).numpy()
-    np.testing.assert_allclose(both[:, 128:], expected, atol=1e-6)
-    alone = np.concatenate([encode_packed(wide, packed.subset([i]), batch_sites=10_000,
-                                          device=cpu) for i in range(3)])  # fmt: skip
-    np.testing.assert_allclose(alone, both[:3], atol=1e-6)
-    with pytest.raises(ValueError, match="readout"):
-        SiteNetConfig(readout="max")
-
-
 def test_new_config_fields_are_validated_and_saved_only_when_used():
     """Fields added after weights were published are left out of config.json at their
     defaults (older releases can read the weights) and checked by name."""
@@ -319,10 +291,11 @@ def test_new_config_fields_are_validated_and_saved_only_when_used():
 
     from dimfeaturizer.config import ADDED_LATER
 
+    assert set(ADDED_LATER) == {"distance_basis", "distance_basis_max"}
     assert not set(ADDED_LATER) & set(SiteNetConfig().to_dict())
     assert SiteNetConfig.from_dict(SiteNetConfig().to_dict()) == SiteNetConfig()
-    used = SiteNetConfig(distance_basis=8, readout="mu+sites")
-    assert used.to_dict()["distance_basis"] == 8 and used.to_dict()["readout"] == "mu+sites"
+    used = SiteNetConfig(distance_basis=8)
+    assert used.to_dict()["distance_basis"] == 8
     assert SiteNetConfig.from_dict(used.to_dict()) == used
     assert {f.name for f in dataclasses.fields(SiteNetConfig)} >= set(ADDED_LATER)
     with pytest.raises(ValueError, match="distance_basis must"):
@@ -331,37 +304,25 @@ def test_new_config_fields_are_validated_and_saved_only_when_used():
         SiteNetConfig(distance_basis=4, distance_basis_max=0.0)
 
 
-def test_typicality_readout_appends_the_critic_score(packed):
-    """``readout="mu+typicality"`` returns the crystal mean unchanged, then the mean score
-    of the crystal's sites against its composition; batches do not matter, and the
-    readout needs the critic."""
+def test_retired_config_fields_load_at_their_default_and_are_refused_otherwise():
+    """A config.json written before the research options were retired may carry them at
+    their defaults (the encoder was the same): it loads. At another value it describes a
+    model this package cannot build: refused, naming the option and where it lives."""
     import dataclasses
 
-    config = SiteNetConfig(typicality_critic=True)
-    model = untrained_model(config, 0)
-    wide = untrained_model(dataclasses.replace(config, readout="mu+typicality"), 0)
-    assert wide.config.vector_dim == 129
-    cpu = torch.device("cpu")
-    mu = encode_packed(model, packed, batch_sites=10_000, device=cpu)
-    both = encode_packed(wide, packed, batch_sites=10_000, device=cpu)
-    np.testing.assert_array_equal(both[:, :128], mu)
-    batch = packed.batch(np.arange(len(packed)))
-    with torch.no_grad():
-        sites, _ = model.local(model.elements, batch.row_species, batch.neighbour_species,
-                               batch.distances, batch.mask)
-        critic = model.typicality_critic
-        zc = critic.composition(model.elements, batch.row_species, batch.row_crystal,
-                                batch.n_crystals)  # fmt: skip
-        scores = (zc[batch.row_crystal] * critic.u_c(sites)).sum(-1).numpy()
-    rows = batch.row_crystal.numpy()
-    expected = [scores[rows == c].mean() for c in range(len(packed))]
-    np.testing.assert_allclose(both[:, 128], expected, rtol=1e-5, atol=1e-5)
-    alone = np.concatenate([encode_packed(wide, packed.subset([i]), batch_sites=10_000,
-                                          device=cpu) for i in range(3)])  # fmt: skip
-    np.testing.assert_allclose(alone, both[:3], atol=1e-5)
-    with pytest.raises(ValueError, match="typicality_critic"):
-        SiteNetConfig(readout="mu+typicality")
-    # fine-tuning trains what makes the vector: the critic too, once the vector reads it
-    for m, read in ((model, False), (wide, True)):
-        critic = {id(p) for p in m.typicality_critic.parameters()}
-        assert (critic <= {id(p) for p in m.encoder_parameters()}) is read
+    from dimfeaturizer.config import RETIRED, RETIRED_AT
+
+    assert RETIRED == {"denoising_head": False, "typicality_critic": False, "readout": "mu"}
+    assert RETIRED_AT == "research-record-2026-12"
+    assert not set(RETIRED) & {f.name for f in dataclasses.fields(SiteNetConfig)}
+    saved = {**SiteNetConfig(distance_basis=8).to_dict(), **RETIRED}
+    assert SiteNetConfig.from_dict(saved) == SiteNetConfig(distance_basis=8)
+    for key, value in [("denoising_head", True), ("typicality_critic", True),
+                       ("readout", "mu+sites"), ("readout", "mu+typicality")]:
+        with pytest.raises(ValueError, match=f"{key}=.*removed.*git tag {RETIRED_AT}"):
+            SiteNetConfig.from_dict({**saved, key: value})
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        SiteNetConfig.from_dict({**saved, "readout_width": 3})
+    with pytest.raises(TypeError):  # the fields are gone from the dataclass itself
+        SiteNetConfig(readout="mu")
+    assert SiteNetConfig().vector_dim == SiteNetConfig().global_dim == 128

@@ -12,19 +12,14 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Element, Lattice, Structure
+from pymatgen.core import Lattice, Structure
 
 from dimfeaturizer.config import SiteNetConfig
 from dimfeaturizer.data.batch import PackedCrystals, batches_by_sites
 from dimfeaturizer.data.inputs import prepare_all
 from dimfeaturizer.model import untrained_model
 from dimfeaturizer.training import DeepInfoMax, fit
-from dimfeaturizer.training.deep_infomax import (
-    changed_pair_weights,
-    denoising_loss,
-    dim_losses,
-    pair_weights,
-)
+from dimfeaturizer.training.deep_infomax import dim_losses
 from dimfeaturizer.training.false_samples import (
     ALL_FALSE_SAMPLE_KINDS,
     FALSE_SAMPLE_KINDS,
@@ -33,8 +28,6 @@ from dimfeaturizer.training.false_samples import (
     perturbed_distances,
     remap_species,
     species_permutation,
-    substitute_species,
-    substitutes,
 )
 from dimfeaturizer.training.loop import CHECKPOINT, TrainConfig
 
@@ -256,10 +249,9 @@ def _all_zero(grads) -> bool:
 @pytest.mark.parametrize("kinds", [FALSE_SAMPLE_KINDS, ALL_FALSE_SAMPLE_KINDS])
 def test_gradient_isolation(batch, kinds):
     """The global level never trains the local encoder, whatever the false samples (the
-    geometry ones re-encode the rows); the denoiser belongs to the local level."""
-    model = untrained_model(SiteNetConfig(denoising_head=True), 0)
-    head = list(model.denoiser.parameters())
-    local = [*model.local.parameters(), *model.local_critic.parameters(), *head]
+    geometry ones re-encode the rows)."""
+    model = untrained_model(None, 0)
+    local = [*model.local.parameters(), *model.local_critic.parameters()]
     glob = [*model.global_.parameters(), *model.global_critic.parameters()]
     assert {id(p) for p in local} == {id(p) for p in model.local_parameters()}
     assert {id(p) for p in glob} == {id(p) for p in model.global_parameters()}
@@ -278,65 +270,8 @@ def test_gradient_isolation(batch, kinds):
     assert _nonzero(_grads(model.local_critic.parameters()))
 
 
-def test_substitutes_are_periodic_table_neighbours():
-    table, count = substitutes()
-    pairs = {(Element.from_Z(a).symbol, Element.from_Z(int(b)).symbol)
-             for a in range(1, len(count)) for b in table[a, : count[a]]}
-    assert {("Na", "Li"), ("Na", "K"), ("O", "S"), ("Cl", "Br"), ("Ce", "Pr")} <= pairs
-    assert not {("Na", "Mg"), ("La", "Ac"), ("Y", "La"), ("O", "O")} & pairs
-    assert (count[1:] >= 1).all() and count[0] == 0
-    assert all((b, a) in pairs for a, b in pairs)  # a neighbour relation is symmetric
-
-
-def test_substitution_swaps_one_element_for_a_neighbour(batch):
-    table, count = substitutes()
-    swapped = set()
-    for seed in range(10):
-        new = substitute_species(batch, _gen(seed))
-        for c in range(batch.n_crystals):
-            m = int(batch.n_prim[c])
-            old_c, new_c = batch.prim_species[c, :m].tolist(), new[c, :m].tolist()
-            changed = {(a, b) for a, b in zip(old_c, new_c, strict=True) if a != b}
-            assert len(changed) == 1  # exactly one element, replaced by one stand-in
-            (a, b), = changed
-            assert b in table[a, : count[a]].tolist()
-            assert all(x != a for x in new_c)  # every site of that element changed
-            if not set(table[a, : count[a]].tolist()) <= set(old_c):  # a fresh stand-in
-                assert b not in old_c
-                assert sorted(Counter(old_c).values()) == sorted(Counter(new_c).values())
-            swapped.add((c, a))
-            assert (new[c, m:] == 0).all()  # padding untouched
-    # the element is drawn at random: multi-element crystals see more than one swapped
-    multi = [c for c in range(batch.n_crystals)
-             if len(set(batch.prim_species[c, : int(batch.n_prim[c])].tolist())) > 1]
-    assert any(len({a for cc, a in swapped if cc == c}) > 1 for c in multi)
-
-
-def test_substitution_local_term_scores_only_changed_pairs(batch):
-    """Pairs a substitution leaves as they were are true pairs: they carry no weight in
-    the false term, and every row (which sees every site of its supercell) has some."""
-    new = substitute_species(batch, _gen(3))
-    _, nbr_s = remap_species(batch, batch.row_crystal, species=new)
-    weights = pair_weights(batch.distances, batch.mask, "inverse_square")
-    w = changed_pair_weights(weights, batch.neighbour_species, nbr_s)
-    changed = nbr_s != batch.neighbour_species
-    assert changed.any(1).all()
-    assert (w[~changed] == 0).all() and (w[changed] > 0).all()
-    torch.testing.assert_close(w.sum(1), torch.ones(len(w)))
-    row = int(changed.sum(1).argmax())  # renormalised, in proportion to the pair weights
-    torch.testing.assert_close(w[row][changed[row]],
-                               weights[row][changed[row]] / weights[row][changed[row]].sum())
-
-    model = untrained_model(None, 0)
-    with_sub = _dim_losses(model, batch, _gen(3), false_samples=("substitution",)).as_floats()
-    plain = _dim_losses(model, batch, _gen(3), false_samples=()).as_floats()
-    assert with_sub["dim_local"] != plain["dim_local"]
-    assert with_sub["dim_global"] != plain["dim_global"]
-    assert "substitution" in DeepInfoMax(false_samples=ALL_FALSE_SAMPLE_KINDS).false_samples
-
-
 @pytest.mark.parametrize("kinds", [(), ("composition",), ("polymorph",), ("permutation",),
-                                   ("substitution",), ("displacement",), ("strain",),
+                                   ("displacement",), ("strain",),
                                    FALSE_SAMPLE_KINDS,
                                    ALL_FALSE_SAMPLE_KINDS])
 def test_false_sample_ablation(batch, kinds):
@@ -418,6 +353,55 @@ def test_permutation_only_on_single_element_crystals(packed, names):
 def test_unknown_false_sample_kind():
     with pytest.raises(ValueError, match="unknown false sample"):
         DeepInfoMax(false_samples=("composition", "swap"))
+
+
+def test_false_sample_kinds_and_the_retired_one():
+    """The paper's kinds are the default, the geometry ones are opt-in; the substitution
+    kind was retired and is named as such."""
+    assert FALSE_SAMPLE_KINDS == ("composition", "polymorph", "permutation")
+    assert ALL_FALSE_SAMPLE_KINDS == (*FALSE_SAMPLE_KINDS, "displacement", "strain")
+    with pytest.raises(ValueError, match="substitution.*removed.*research-record-2026-12"):
+        DeepInfoMax(false_samples=(*FALSE_SAMPLE_KINDS, "substitution"))
+
+
+# the identity (checkpoint fingerprint) of these objectives before the research options
+# were retired: a checkpoint written then must still resume
+OLD_IDENTITIES = {
+    DeepInfoMax(): '{"DeepInfoMax": {"alpha": 1.0, "beta": 0.1, "false_samples": '
+    '["composition", "polymorph", "permutation"], "pair_weighting": "inverse_square"}}',
+    DeepInfoMax(false_samples=ALL_FALSE_SAMPLE_KINDS): '{"DeepInfoMax": {"alpha": 1.0, '
+    '"beta": 0.1, "false_samples": ["composition", "polymorph", "permutation", '
+    '"displacement", "strain"], "pair_weighting": "inverse_square"}}',
+    DeepInfoMax(alpha=0.5, displacement=0.3): '{"DeepInfoMax": {"alpha": 0.5, "beta": 0.1, '
+    '"displacement": 0.3, "false_samples": ["composition", "polymorph", "permutation"], '
+    '"pair_weighting": "inverse_square"}}',
+}
+
+
+@pytest.mark.parametrize("objective", list(OLD_IDENTITIES), ids=range(len(OLD_IDENTITIES)))
+def test_identity_is_unchanged_by_the_retired_options(objective):
+    assert objective.identity() == OLD_IDENTITIES[objective]
+
+
+def test_a_training_record_with_retired_params_rebuilds_its_objective():
+    """config.json's ``training.objective_params`` of weights trained before the options
+    were retired hold them at their one value: the objective rebuilds; another value is
+    refused by name."""
+    from pathlib import Path
+
+    from dimfeaturizer import hub
+
+    meta = json.loads((Path(hub.resolve("sitenet-dim-mp25k-wide-geometry-2026.12"))
+                       / "config.json").read_text())  # fmt: skip
+    params = meta["training"]["objective_params"]
+    assert {"pair_weighting", "denoise", "typicality"} <= set(params)
+    objective = DeepInfoMax.from_params(params)
+    assert objective == DeepInfoMax(false_samples=ALL_FALSE_SAMPLE_KINDS)
+    new = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(objective).items()}
+    assert DeepInfoMax.from_params(new) == objective  # today's records round-trip too
+    for key, value in [("pair_weighting", "uniform"), ("denoise", 1.0), ("typicality", 0.5)]:
+        with pytest.raises(ValueError, match=f"{key}=.*removed.*research-record-2026-12"):
+            DeepInfoMax.from_params({**params, key: value})
 
 
 # ---------------------------------------------------------------- training loop
@@ -564,64 +548,3 @@ def test_linear_global_critic_trains(packed, tmp_path):
     result = pretrain(model, packed, _config(epochs=2))
     assert all(np.isfinite(row["train_dim_global"]) for row in result.history)
     assert not torch.equal(before, model.global_critic.u_z.weight)  # the linear u_z is trained
-
-
-def test_denoising_term_is_wired_and_learnable(batch):
-    """The denoising term needs its head, reaches the local encoder and the head (never the
-    global side), and learns something that holds on fresh noise."""
-    with pytest.raises(ValueError, match="denoising_head"):
-        DeepInfoMax(denoise=1.0).terms(untrained_model(None, 0), batch, _gen(0), None)
-    model = untrained_model(SiteNetConfig(denoising_head=True), 0)
-    objective = DeepInfoMax(denoise=1.0)
-    assert objective.needs_vectors
-    terms = objective.terms(model, batch, _gen(0), None)
-    assert set(terms) == {"dim_local", "kl_local", "dim_global", "kl_global", "denoise"}
-    only = denoising_loss(model, batch, _gen(0), 0.2)
-    only.backward()
-    assert _nonzero(_grads(model.denoiser.parameters()))
-    assert _nonzero(_grads(model.local.parameters()))
-    assert _all_zero(_grads(model.global_.parameters()))
-    # a bond's displacement is partly predictable from its species and perturbed length:
-    # after training on one draw of noise, a fresh draw is predicted better than by zero
-    optimiser = torch.optim.Adam(model.local_parameters(), lr=3e-3)
-    for _ in range(100):
-        optimiser.zero_grad()
-        denoising_loss(model, batch, _gen(1), 0.2).backward()
-        optimiser.step()
-    moved = perturbed_distances(batch, _gen(2), "displacement", 0.2)
-    others = batch.mask.clone()
-    others[torch.arange(len(others)), batch.row_local] = False
-    w = pair_weights(moved, others, "inverse_square").nan_to_num()
-    zero = float((w * ((batch.distances - moved) / 0.2) ** 2).sum(-1).mean())
-    assert float(denoising_loss(model, batch, _gen(2), 0.2).detach()) < 0.95 * zero
-
-
-def test_typicality_term_is_wired_and_learnable(batch):
-    """The typicality term needs its critic, trains only that critic (it reads detached
-    site vectors, so neither encoder moves), and learns to score a crystal's own sites
-    above other crystals' and above its species on another geometry, on fresh draws."""
-    with pytest.raises(ValueError, match="typicality_critic"):
-        DeepInfoMax(typicality=1.0).terms(untrained_model(None, 0), batch, _gen(0), None)
-    model = untrained_model(SiteNetConfig(typicality_critic=True), 0)
-    critic = list(model.typicality_critic.parameters())
-    assert {id(p) for p in critic} <= {id(p) for p in model.global_parameters()}
-    objective = DeepInfoMax(typicality=1.0)
-    terms = objective.terms(model, batch, _gen(0), None)
-    assert set(terms) == {"dim_local", "kl_local", "dim_global", "kl_global", "typicality"}
-    dim = sum(terms[k] for k in ("dim_local", "dim_global"))
-    kl = 0.1 * sum(terms[k] for k in ("kl_local", "kl_global"))
-    assert torch.allclose(objective.total(terms), dim + kl + terms["typicality"])
-    assert "typicality" not in DeepInfoMax().identity()  # runs without it: the same identity
-    assert "typicality" in objective.identity()
-    terms["typicality"].backward()
-    assert _nonzero(_grads(critic))
-    assert _all_zero(_grads(model.local.parameters()))
-    assert _all_zero(_grads(model.global_.parameters()))
-    chance = 2 * float(torch.nn.functional.softplus(torch.tensor(0.0)))
-    optimiser = torch.optim.Adam(critic, lr=3e-3)
-    for step in range(60):
-        optimiser.zero_grad()
-        objective.terms(model, batch, _gen(100 + step), None)["typicality"].backward()
-        optimiser.step()
-    fresh = float(objective.terms(model, batch, _gen(7), None)["typicality"].detach())
-    assert fresh < 0.85 * chance  # untrained: about chance
