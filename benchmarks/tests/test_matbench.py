@@ -51,6 +51,8 @@ def test_matbench_runs_resumes_and_reports(task, tmp_path, capsys):
     ens = records[0]
     assert len(ens["std"]) == len(ens["test"]) and 0 <= ens["within_1std"] <= 1
     assert "spearman_err_std" not in records[2]  # one forest: no spread to report
+    assert ens["val_mae"] > 0 and "val_mae" not in records[2]  # in-fold, members only
+    assert all(r["command"].startswith("python -m benchmarks.matbench") for r in records)
     md = (out / "summary.md").read_text()
     assert "MODNet 0.1.12 | 33.19" in md and "2 of 5" in md and "Spearman" in md
     # resumes: nothing refitted, the same report
@@ -58,6 +60,11 @@ def test_matbench_runs_resumes_and_reports(task, tmp_path, capsys):
     assert matbench.main(argv) == 0
     assert "MAE" not in capsys.readouterr().err
     assert len((out / "records.jsonl").read_text().splitlines()) == 4
+    # another command into the same folder: the report holds every row and both commands
+    other = ["--data", str(path), "--rows", "magpie_rf", "--folds", "2", "--out", str(out)]
+    assert matbench.main(other) == 0
+    md = (out / "summary.md").read_text()
+    assert "ensemble of 5" in md and "3 of 5" in md and md.count("python -m benchmarks") == 2
 
 
 def test_a_file_without_one_target_column_is_refused(mp_entries, tmp_path):
