@@ -22,6 +22,13 @@ from ..runtime import derive_seeds
 from .layers import DistanceBasis, mlp, segment_mean
 
 
+def _dedupe(distances: torch.Tensor) -> bool:
+    """Whether per-pair work is computed once per distinct value and gathered: eagerly
+    (a compiled graph needs static shapes) and unless gradients must reach the
+    distances themselves (the distinct values are found on their bits)."""
+    return not torch.compiler.is_compiling() and not distances.requires_grad
+
+
 class LocalEncoder(nn.Module):
     """Pairs -> local-environment vectors (mu, log sigma^2), one per primitive site."""
 
@@ -51,10 +58,37 @@ class LocalEncoder(nn.Module):
 
     def edge_terms(self, distances: torch.Tensor) -> torch.Tensor:
         """``W_e e_pj`` for every pair, (S, J, 2H): depends on geometry only, so false
-        samples that keep a row's geometry reuse it."""
-        edge = self.distance_embed(self.distance_basis(distances))  # (S, J, distance_dim)
+        samples that keep a row's geometry reuse it.
+
+        A function of one number per pair, so it is computed once per distinct distance
+        and gathered: a crystal's symmetry repeats its bond lengths, and padding is one
+        value (see ``_dedupe`` for when every pair is computed instead)."""
+        if not _dedupe(distances):
+            return self._edge(distances)
+        # on the float's bits: torch sorts integers several times faster than floats
+        bits, inverse = torch.unique(distances.contiguous().view(torch.int32),
+                                     return_inverse=True)  # fmt: skip
+        return self._edge(bits.view(torch.float32))[inverse]
+
+    def _edge(self, distances: torch.Tensor) -> torch.Tensor:
         weight, _ = self._first_layers()
+        edge = self.distance_embed(self.distance_basis(distances))
         return edge @ weight[:, 2 * self.site_dim :].T
+
+    def _pair_layers(
+        self, table: torch.Tensor, row_species: torch.Tensor, neighbour_species: torch.Tensor,
+        edge_terms: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attention logit and value hidden layer of bonds ``[h_row, h_nbr, e]``:
+        ``row_species`` broadcasts against ``neighbour_species`` and ``edge_terms``."""
+        weight, bias = self._first_layers()
+        d = self.site_dim
+        row_part = table[row_species] @ weight[:, :d].T
+        nbr_part = (table @ weight[:, d : 2 * d].T)[neighbour_species]
+        hidden = F.mish(nbr_part + edge_terms + (row_part + bias))
+        n_att = self.attention[0].out_features
+        h_att, h_val = hidden.split([n_att, hidden.shape[-1] - n_att], dim=-1)
+        return self.attention[2](h_att).squeeze(-1), h_val
 
     def forward(
         self,
@@ -65,17 +99,26 @@ class LocalEncoder(nn.Module):
         mask: torch.Tensor,
         edge_terms: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if edge_terms is None:
-            edge_terms = self.edge_terms(distances)
         table = self.site_embed(elements)  # (Z+1, site_dim)
-        weight, bias = self._first_layers()
-        d = self.site_dim
-        row_part = table[row_species] @ weight[:, :d].T  # (S, 2H)
-        nbr_part = (table @ weight[:, d : 2 * d].T)[neighbour_species]  # (S, J, 2H)
-        hidden = F.mish(nbr_part + edge_terms + (row_part + bias)[:, None, :])
-        n_att = self.attention[0].out_features
-        h_att, h_val = hidden.split([n_att, hidden.shape[-1] - n_att], dim=-1)
-        logits = self.attention[2](h_att).squeeze(-1).masked_fill(~mask, float("-inf"))
+        if edge_terms is None and _dedupe(distances):
+            # a bond's logit and value depend on (row species, neighbour species,
+            # distance) alone: computed once per distinct triple (symmetry-equivalent
+            # bonds repeat them), then gathered back to every pair
+            pair = row_species[:, None] * len(table) + neighbour_species
+            bits = distances.contiguous().view(torch.int32).long()  # >= 0: d >= 0
+            triples, inverse = torch.unique((pair << 32) | bits, return_inverse=True)
+            species, bits = triples >> 32, (triples & 0xFFFFFFFF).to(torch.int32)
+            logits, h_val = self._pair_layers(
+                table, species // len(table), species % len(table),
+                self._edge(bits.view(torch.float32)),
+            )
+            logits, h_val = logits[inverse], h_val[inverse]
+        else:
+            if edge_terms is None:
+                edge_terms = self._edge(distances)
+            logits, h_val = self._pair_layers(table, row_species[:, None], neighbour_species,
+                                              edge_terms)  # fmt: skip
+        logits = logits.masked_fill(~mask, float("-inf"))
         attn = torch.softmax(logits, dim=-1).masked_fill(~mask, 0.0)
         # the value MLP ends linearly and attention weights sum to 1, so pooling the
         # hidden layer first and projecting once is the same sum without a per-pair matmul
