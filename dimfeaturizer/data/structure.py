@@ -9,6 +9,7 @@ of the same crystal gives the same arrays up to floating-point noise.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -153,20 +154,34 @@ def supercell_box(lattice: np.ndarray) -> np.ndarray:
     decomposition), i.e. the cell's height over the ``b``-``c`` face, the part of ``b``
     normal to ``c``, and ``|c|`` (computed directly; scipy's ``rq`` costs more than the
     rest of the choice)."""
-    a, b, c = lattice
-    bc = np.cross(b, c)
-    area = math.sqrt(bc @ bc)
-    return np.array([abs(a @ bc) / area, area / math.sqrt(c @ c), math.sqrt(c @ c)])
+    (a0, a1, a2), (b0, b1, b2), (c0, c1, c2) = lattice.tolist()  # 3-vectors: plain floats
+    bc = (b1 * c2 - b2 * c1, b2 * c0 - b0 * c2, b0 * c1 - b1 * c0)
+    area = math.sqrt(bc[0] * bc[0] + bc[1] * bc[1] + bc[2] * bc[2])
+    c_len = math.sqrt(c0 * c0 + c1 * c1 + c2 * c2)
+    height = abs(a0 * bc[0] + a1 * bc[1] + a2 * bc[2]) / area
+    return np.array([height, area / c_len, c_len])
 
 
 def repeats_for_box(box: np.ndarray, n_prim: int, max_sites: int) -> np.ndarray:
-    repeats = np.ones(3, dtype=np.int64)
+    box, repeats = [float(x) for x in box], [1, 1, 1]
     while True:
-        edges = box * repeats
-        axis = int(np.flatnonzero(edges <= edges.min() * (1 + 1e-6))[0])
-        if n_prim * repeats.prod() // repeats[axis] * (repeats[axis] + 1) > max_sites:
-            return repeats
+        edges = [e * r for e, r in zip(box, repeats)]
+        shortest = min(edges) * (1 + 1e-6)
+        axis = next(i for i, e in enumerate(edges) if e <= shortest)
+        if n_prim * repeats[0] * repeats[1] * repeats[2] // repeats[axis] * (
+            repeats[axis] + 1
+        ) > max_sites:
+            return np.array(repeats, dtype=np.int64)
         repeats[axis] += 1
+
+
+@functools.lru_cache(maxsize=256)
+def _images(repeats: tuple[int, int, int]) -> np.ndarray:
+    """The supercell's cell offsets (R, 3), image-major as the species are tiled."""
+    grid = np.meshgrid(*[np.arange(r) for r in repeats], indexing="ij")
+    images = np.stack(grid, -1).reshape(-1, 3)
+    images.flags.writeable = False
+    return images
 
 
 def _supercell_geometry(
@@ -175,9 +190,7 @@ def _supercell_geometry(
     """Minimum-image distances (M, N) from each primitive site to each supercell site,
     and (if asked) the displacements (M, N, 3) they are the lengths of."""
     n_prim = len(frac)
-    images = np.stack(np.meshgrid(*[np.arange(r) for r in repeats], indexing="ij"), -1).reshape(
-        -1, 3
-    )
+    images = _images(tuple(int(r) for r in repeats))
     frac_super = ((frac[None, :, :] + images[:, None, :]) / repeats).reshape(-1, 3)
     super_lattice = lattice * repeats[:, None]
     diff = frac_super[None, :, :] - frac_super[:n_prim, None, :]
@@ -214,7 +227,9 @@ def _has_pure_translation(
     n = len(numbers)
     if n == 1:
         return False
-    values, counts = np.unique(numbers, return_counts=True)
+    counts = np.bincount(numbers)
+    values = np.flatnonzero(counts)
+    counts = counts[values]
     if counts.min() == 1 or math.gcd(*counts.tolist()) == 1:
         return False  # a pure translation would permute every species' sites in cycles
     if n > _VECTORISED_TRANSLATION_LIMIT:
