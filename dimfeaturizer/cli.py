@@ -283,8 +283,11 @@ def fine_tune(args: argparse.Namespace) -> int:
     estimator = DIMClassifier if args.classify else DIMRegressor
     # only what was given: the estimator holds every default
     params = {k: getattr(args, k) for k in ("n_models", "composition", "epochs",
-                                            "adapt_epochs", "n_jobs", "device")
+                                            "adapt_epochs", "n_jobs", "device",
+                                            "target_transform")
               if getattr(args, k) not in (None, False)}  # fmt: skip
+    if args.classify and "target_transform" in params:
+        raise SystemExit("--target-transform is for regression targets, not --classify")
     from .hub import DEFAULT_PRETRAINED
 
     pretrained = _pretrained(args.pretrained)
@@ -409,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="ensemble members; > 1 gives predict's std (default: DIMRegressor's)")
     tune.add_argument("--composition", action="store_true",
                       help="magpie composition descriptors into the head")
+    tune.add_argument("--target-transform", choices=("standard", "power"), default=None,
+                      help="power: Yeo-Johnson before standardising, for skewed targets "
+                      "(default: DIMRegressor's)")
     tune.add_argument("--adapt-epochs", type=int, default=None,
                       help="Deep InfoMax on all the structures (labelled or not) first")
     tune.add_argument("--epochs", type=int, default=None, help="default: the estimator's")

@@ -118,7 +118,7 @@ def test_fit_then_predict_with_std(tmp_path, mp_entries, capsys):
     model = tmp_path / "model"
     argv = ["fit", str(folder), "--labels", str(tmp_path / "labels.csv"), "--target", "e_form",
             "--out", str(model), "--n-models", "2", "--epochs", "2", "--pretrained", "none",
-            "--device", "cpu"]  # fmt: skip
+            "--device", "cpu", "--target-transform", "power"]  # fmt: skip
     assert main(argv) == 0
     assert "10 labelled structures (e_form; 4 without a label)" in capsys.readouterr().err
     out = tmp_path / "pred.csv"
@@ -126,6 +126,7 @@ def test_fit_then_predict_with_std(tmp_path, mp_entries, capsys):
     got = pd.read_csv(out, index_col=0)
     assert list(got.columns) == ["prediction", "std"] and len(got) == len(names)
     loaded = DIMRegressor.from_pretrained(model, device="cpu")
+    assert loaded.target_transform == "power" and loaded.n_models == 2
     mean, std = loaded.predict([mp_entries[n]["structure"] for n in names], return_std=True)
     order = [f"{folder}/{n}.cif" for n in names]
     np.testing.assert_allclose(got.loc[order, "prediction"], mean, rtol=1e-6)
