@@ -40,8 +40,9 @@ def _encoder_config(model: SiteNetDIM | SiteNetPredictor):
 
 
 class Forward:
-    """``model(batch)``, through compiled per-pair kernels if asked (~1.5x faster on CPU;
-    vectors differ from eager ones by float rounding, ~1e-6). If the compiler is missing
+    """``model(batch)``, through compiled per-pair kernels if asked (on CPU no faster than
+    eager, which computes each distinct bond once; vectors differ from eager ones by
+    float rounding, ~1e-6). If the compiler is missing
     or fails (no C++ toolchain, unsupported platform) it warns once and runs eagerly."""
 
     def __init__(self, model: nn.Module, compile: bool):

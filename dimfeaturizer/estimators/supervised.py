@@ -414,9 +414,9 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         Members trained at once, in processes (joblib's convention: ``None`` is 1, ``-1``
         all cores); torch's threads are shared out between them.
     compile : bool or "auto", default=False
-        ``torch.compile`` the per-pair kernels: ~15 % faster epochs for ~30 s of
-        compilation per fit, worth it only for long runs on many labels; with ``True``
-        ``predict`` compiles too.
+        ``torch.compile`` the per-pair kernels (with ``True``, ``predict`` too). On CPU
+        eager is as fast or faster since it computes each distinct bond once (see
+        ``DIMEncoder``); compiling may still pay on a GPU.
     device, amp, inference_batch_sites, checkpoint_dir, random_state, progress
         As in ``DIMEncoder``.
 

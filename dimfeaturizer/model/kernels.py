@@ -1,6 +1,8 @@
 """The per-pair parts of a step, eager or through ``torch.compile``.
 
-They dominate training time; compiling fuses their gather/add/mish chains (~2x on CPU).
+They dominate training time. Compiling fuses their gather/add/mish chains over every
+pair; eager code instead computes each distinct bond once (``LocalEncoder``), and on CPU
+the two now run within a few % of each other.
 """
 
 from __future__ import annotations

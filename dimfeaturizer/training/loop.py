@@ -70,7 +70,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_dir: str | None = None
     progress: bool | None = True
-    # torch.compile the per-pair kernels: ~2x faster on CPU, ~35 s to compile once;
+    # torch.compile the per-pair kernels: ~4 % faster pretraining on CPU, ~10-35 s to compile;
     # "auto" compiles when the run is long enough (COMPILE_FROM structure-epochs)
     compile: bool | str = "auto"
 
