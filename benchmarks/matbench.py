@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 from sklearn.model_selection import KFold
 
 from .records import append_records, read_records, write_report
+from .transfer import calibration, parse_overrides
 
 FOLDS = KFold(n_splits=5, shuffle=True, random_state=18012019)  # matbench v0.1's
 # published means, from matbench's leaderboard pages (matbench v0.1), by task file stem
@@ -121,17 +121,6 @@ def estimator(row: str, overrides: dict, seed: int):
     raise ValueError(f"unknown row {row!r}; choose from {ROWS}")
 
 
-def calibration(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
-    """How far an ensemble's std can be trusted: Spearman of |error| against std, and the
-    share of errors within 1 and 2 std (a Gaussian's 68 and 95 %)."""
-    err = np.abs(y - mean)
-    return {
-        "spearman_err_std": float(spearmanr(err, std).statistic),
-        "within_1std": float(np.mean(err <= std)),
-        "within_2std": float(np.mean(err <= 2 * std)),
-    }
-
-
 def fit_fold(row: str, fold: int, X: list, y: np.ndarray, overrides: dict, seed: int) -> dict:
     """One (row, fold): fit on the four training folds, score on the fifth."""
     train, test = list(FOLDS.split(np.arange(len(y))))[fold]
@@ -188,8 +177,6 @@ def table(records: list[dict], task: str, unit: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .transfer import parse_overrides
-
     warnings.simplefilter("ignore")
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -29,6 +29,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 from sklearn.metrics import mean_absolute_error
 
 from .protocol import SIZES, filter_frame, make_splits
@@ -53,6 +54,17 @@ LABELS = {
 }
 VALIDATION_SLICE = 1000  # the label pool's last entries, in --validation mode (a fifth at most)
 OTHER = {"e_form": "gap", "gap": "e_form"}
+
+
+def calibration(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
+    """How far an ensemble's std can be trusted: Spearman of |error| against std, and the
+    share of errors within 1 and 2 std (a Gaussian's 68 and 95 %)."""
+    err = np.abs(y - mean)
+    return {
+        "spearman_err_std": float(spearmanr(err, std).statistic),
+        "within_1std": float(np.mean(err <= std)),
+        "within_2std": float(np.mean(err <= 2 * std)),
+    }
 
 
 def design(df: pd.DataFrame, validation: bool, test_size: int | None) -> dict:
@@ -133,8 +145,6 @@ def fit_one(job: dict, data_path: str, pretrained: str, donors: Path, cache_dir:
     out = {**job, "mae": float(mean_absolute_error(scored[target], pred)),
            "fit_cpu_s": cpu, "fit_wall_s": wall}
     if ensemble:  # how far the members' spread can be trusted
-        from .matbench import calibration
-
         out.update(calibration(scored[target].to_numpy(float), pred, std))
     if row in FINE_TUNED:
         out.update(best_epoch=model.best_epoch_, epochs_run=len(model.history_))
