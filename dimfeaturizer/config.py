@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .data.elements import TABLE_NAME
+# the element table's identity (data/element_table.csv): saved beside every set of
+# weights and checked when they load
+TABLE_NAME = "pymatgen-9-v1"
 
 # fields added after weights were published, with their defaults: left out of config.json
 # at those defaults, so the weights stay readable by releases that predate them

@@ -24,8 +24,8 @@ import safetensors.torch
 import torch
 
 from ._version import __version__
-from .config import SiteNetConfig
-from .data.elements import TABLE_NAME, table_sha256
+from .config import TABLE_NAME, SiteNetConfig
+from .data.elements import table_sha256
 from .model import SiteNetDIM, SiteNetPredictor
 
 CONFIG_NAME = "config.json"

@@ -13,7 +13,8 @@ import torch
 
 from dimfeaturizer import DEFAULT_PRETRAINED, DIMEncoder
 from dimfeaturizer.cli import main
-from dimfeaturizer.data.elements import TABLE_NAME, table_sha256
+from dimfeaturizer.config import TABLE_NAME
+from dimfeaturizer.data.elements import table_sha256
 from dimfeaturizer.hub import CONFIG_NAME, FORMAT_VERSION, load_pretrained
 from dimfeaturizer.model import untrained_model
 

@@ -40,8 +40,6 @@ FEATURE_NAMES = (
     "oxidation_state",
 )
 TABLE_FILE = "element_table.csv"
-# the table's identity, saved beside every set of weights and checked when they load
-TABLE_NAME = "pymatgen-9-v1"
 
 
 def build_element_table() -> tuple[np.ndarray, list[str]]:
