@@ -13,7 +13,7 @@ TABLE_NAME = "pymatgen-9-v1"
 # at those defaults, so the weights stay readable by releases that predate them
 ADDED_LATER = {"distance_basis": 0, "distance_basis_max": 8.0}
 # research options removed from the package (they stay reachable at this git tag)
-RETIRED_AT = "research-record-2026-12"
+RETIRED_AT = "research-record-2026-12 (commit 80e828b on main)"
 # retired fields, with the one value every model now has: a config.json that holds one at
 # that value still loads; at any other value it describes a model this package cannot build
 RETIRED = {"denoising_head": False, "typicality_critic": False, "readout": "mu"}
