@@ -23,9 +23,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from .. import hub
 from ..data.inputs import as_structure_list, check_all, prepare_all
 from ..distributed import join
-from ..inference import encode
+from ..inference import encode, encode_packed
 from ..model import SiteNetPredictor
-from ..runtime import member_seeds
+from ..runtime import member_seeds, on_device
 from ..training import Supervised, fit, validation_split
 from ..training.supervised import REGRESSION_LOSSES
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource
@@ -184,13 +184,17 @@ class _FineTuned(WeightsSource):
             models_=models, model_=models[0], config_=config,
             history_=results[0].history, best_epoch_=results[0].best_epoch, training_=record,
         )  # fmt: skip
-        # each member's held-out crystals, for scores in the target's own units (not fitted
-        # attributes: the caller pops them)
-        fitted["_validation"] = [
-            ([entries[i] for i in split[1]], [labels[i] for i in split[1]],
-             None if features is None else features[split[1]], split[1])
-            for _, _, split in jobs
-        ]  # fmt: skip
+        # each member's raw outputs on its own held-out crystals (already prepared), for a
+        # score in the target's units; not a fitted attribute: the caller pops it
+        settings = self._inference()
+        fitted["_validation"] = []
+        for model, (_, _, (_, held_out)) in zip(models, jobs):
+            if not len(held_out):  # validation_fraction=0: nothing held out
+                continue
+            with on_device(model, settings["device"]) as device:
+                raw = encode_packed(model, packed.subset(held_out), settings["batch_sites"],
+                                    device)  # fmt: skip
+            fitted["_validation"].append((raw, held_out))
         return fitted
 
     def _set_fitted(self, fitted: dict) -> None:
@@ -321,6 +325,27 @@ def _power(lambdas: np.ndarray) -> PowerTransformer:
     power = PowerTransformer(standardize=False)
     power.lambdas_, power.n_features_in_ = np.asarray(lambdas, dtype=np.float64), len(lambdas)
     return power
+
+
+def _to_targets(outputs: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+               lambdas: np.ndarray | None, bounds: tuple) -> np.ndarray:
+    """Raw outputs ``(n, k)`` unstandardised and, with Yeo-Johnson ``lambdas``, mapped back
+    through the inverse transform; outputs more than ``TARGET_MARGIN`` beyond the training
+    targets' standardised ``bounds`` are clipped, and any still outside the inverse's
+    domain fall back to the training range."""
+    z = outputs.astype(np.float64)
+    if lambdas is None:
+        return z * scale + mean
+    low, high = bounds
+    z = np.clip(z, low - TARGET_MARGIN, high + TARGET_MARGIN)
+    power = _power(lambdas)
+    with warnings.catch_warnings():  # NaN beyond the inverse's domain: handled below
+        warnings.simplefilter("ignore", UserWarning)
+        y = power.inverse_transform(z * scale + mean)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        y[bad] = power.inverse_transform(np.clip(z, low, high) * scale + mean)[bad]
+    return y
 
 
 def _composition(entries: list) -> np.ndarray:
@@ -520,35 +545,18 @@ class DIMRegressor(RegressorMixin, _FineTuned):
             target_lambdas_=lambdas, _y_1d=y.ndim == 1,
             _target_bounds=(standardised.min(axis=0), standardised.max(axis=0)),
         )  # fmt: skip
+        bounds = fitted["_target_bounds"]
         fitted["training_"]["validation_mae"] = [
-            float(np.mean(np.abs(self._decode(
-                encode(model, entries, labels, features=features, **self._inference()),
-                fitted) - y2[rows])))
-            for model, (entries, labels, features, rows) in zip(
-                fitted["models_"], fitted["_validation"]) if len(rows)
-        ]  # fmt: skip
+            float(np.mean(np.abs(_to_targets(raw, mean, scale, lambdas, bounds) - y2[rows])))
+            for raw, rows in fitted["_validation"]
+        ]
         self._set_fitted(fitted)
         return self
 
-    def _decode(self, outputs: np.ndarray, fitted: dict | None = None) -> np.ndarray:
-        """One member's raw outputs ``(n, k)`` in the target's units (``fitted``: the
-        attributes of a fit not yet assigned)."""
-        get = (lambda k: fitted[k]) if fitted is not None else (lambda k: getattr(self, k))
-        z = outputs.astype(np.float64)
-        lambdas = get("target_lambdas_")
-        if lambdas is None:
-            return z * get("target_scale_") + get("target_mean_")
-        low, high = get("_target_bounds")
-        z = np.clip(z, low - TARGET_MARGIN, high + TARGET_MARGIN)
-        power = _power(lambdas)
-        with warnings.catch_warnings():  # NaN beyond the inverse's domain: handled below
-            warnings.simplefilter("ignore", UserWarning)
-            y = power.inverse_transform(z * get("target_scale_") + get("target_mean_"))
-        bad = ~np.isfinite(y)
-        if bad.any():  # beyond the inverse's domain: the training targets' range holds
-            inside = np.clip(z, low, high) * get("target_scale_") + get("target_mean_")
-            y[bad] = power.inverse_transform(inside)[bad]
-        return y
+    def _decode(self, outputs: np.ndarray) -> np.ndarray:
+        """One member's raw outputs ``(n, k)`` in the target's units."""
+        return _to_targets(outputs, self.target_mean_, self.target_scale_,
+                           self.target_lambdas_, self._target_bounds)  # fmt: skip
 
     def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predictions, shape (n,) for 1-D ``y`` at fit, else (n, k): the members' mean.
