@@ -2,8 +2,11 @@
 (with PROF=1) cProfile of preprocessing and torch's profiler of the model.
 
     PROF=1 python benchmarks/results/speed-profile/profile_transform.py > profile.txt
+
+``--data`` names another matminer-format file (default: the shared matbench phonons task).
 """
 
+import argparse
 import os
 import pickle
 import time
@@ -18,10 +21,13 @@ from dimfeaturizer.data.inputs import check_all, prepare_all
 from dimfeaturizer.inference import encode_packed
 
 warnings.simplefilter("ignore")
-CACHE = Path(".cache/profile/phonons.pkl")  # the task's structures, decoded once
+parser = argparse.ArgumentParser()
+parser.add_argument("--data", default="../shared/data/matbench_phonons.json.gz")
+data = Path(parser.parse_args().data)
+CACHE = Path(".cache/profile") / f"{data.name}.pkl"  # the file's structures, decoded once
 if not CACHE.exists():
     CACHE.parent.mkdir(parents=True, exist_ok=True)
-    df = load_dataframe_from_json("../shared/data/matbench_phonons.json.gz", pbar=False)
+    df = load_dataframe_from_json(str(data), pbar=False)
     CACHE.write_bytes(pickle.dumps(list(df.structure)))
 structures = pickle.loads(CACHE.read_bytes())[:1000]
 labels = list(range(len(structures)))
