@@ -46,6 +46,13 @@ def feature_names(n: int) -> list[str]:
 class WeightsSource(BaseEstimator):
     """``pretrained`` / ``config`` / ``random_state`` -> the encoder a fit starts from."""
 
+    def _keep_parameters(self, parameters: dict) -> None:
+        """Store ``__init__``'s arguments (its ``locals()``) unchanged, as scikit-learn
+        expects, without writing each name a second time."""
+        for name, value in parameters.items():
+            if name != "self":
+                setattr(self, name, value)
+
     def _architecture(self, cached: bool = False) -> SiteNetConfig | None:
         """``config`` as a ``SiteNetConfig``; a name or path means that model's architecture
         (``cached``: remembered per process, for per-row callers such as ``precheck``)."""
@@ -88,22 +95,24 @@ class WeightsSource(BaseEstimator):
             "compile": self.compile is True,
         }
 
-    def _train_config(self, seed: int) -> TrainConfig:
-        """The estimator's training parameters as the loop's settings."""
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_sites=self.batch_sites,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            device=str(self.device),
-            amp=self.amp,
-            compile=self.compile,
-            seed=seed,
-            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-            progress=self.progress,
-        )
+    def _train_config(self, seed: int, **settings) -> TrainConfig:
+        """The estimator's training parameters as the loop's settings (``settings``: those
+        a subclass resolves itself)."""
+        return TrainConfig(**{
+            "epochs": self.epochs,
+            "batch_sites": self.batch_sites,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "validation_fraction": self.validation_fraction,
+            "patience": self.patience,
+            "device": str(self.device),
+            "amp": self.amp,
+            "compile": self.compile,
+            "seed": seed,
+            "checkpoint_dir": None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            "progress": self.progress,
+            **settings,
+        })  # fmt: skip
 
     def _training_record(self, result, n_structures: int, objective) -> dict:
         """What config.json records about how saved weights were trained."""

@@ -139,30 +139,7 @@ compile, checkpoint_dir
         random_state: int | np.random.RandomState | None = None,
         progress: bool | None = None,
     ):
-        self.pretrained = pretrained
-        self.revision = revision
-        self.cache_dir = cache_dir
-        self.local_files_only = local_files_only
-        self.frozen = frozen
-        self.config = config
-        self.epochs = epochs
-        self.batch_sites = batch_sites
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.alpha = alpha
-        self.beta = beta
-        self.false_samples = false_samples
-        self.displacement = displacement
-        self.strain = strain
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.amp = amp
-        self.compile = compile
-        self.inference_batch_sites = inference_batch_sites
-        self.checkpoint_dir = checkpoint_dir
-        self.random_state = random_state
-        self.progress = progress
+        self._keep_parameters(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None) -> DIMEncoder:

@@ -15,6 +15,7 @@ import copy
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 # epochs x training structures from which compile="auto" compiles (~35 s once on CPU)
 COMPILE_FROM = 20_000
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ class TrainConfig:
     """How to train, whatever the objective (defaults: the design note's).
 
     ``learning_rate`` and ``weight_decay`` apply to every parameter group that does not
-    set its own. ``progress``: tqdm bars (``None``: where the output is a terminal).
+    set its own. ``learning_rate_schedule``: ``"constant"`` learning rates, or
+    ``"cosine"``: each group's rate times ``(1 + cos(pi * epoch / epochs)) / 2``, a
+    function of the epoch alone (so a resumed run replays it exactly).
+    ``progress``: tqdm bars (``None``: where the output is a terminal).
     """
 
     epochs: int = 100
@@ -65,6 +70,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     validation_fraction: float = 0.1
     patience: int = 10
+    learning_rate_schedule: str = "constant"
     device: str = "auto"
     amp: bool = True  # bfloat16 autocast, CUDA only
     seed: int = 0
@@ -79,6 +85,17 @@ class TrainConfig:
             raise ValueError("validation_fraction must be in [0, 1)")
         if self.epochs < 0 or self.patience < 1 or self.batch_sites < 1:
             raise ValueError("epochs must be >= 0, patience and batch_sites >= 1")
+        if self.learning_rate_schedule not in SCHEDULES:
+            raise ValueError(
+                f"learning_rate_schedule must be one of {SCHEDULES}, "
+                f"not {self.learning_rate_schedule!r}"
+            )
+
+    def rate_factor(self, epoch: int) -> float:
+        """The multiple of each group's learning rate used in ``epoch``."""
+        if self.learning_rate_schedule == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / max(self.epochs, 1)))
 
 
 @dataclass
@@ -133,7 +150,11 @@ def _fingerprint(
     if packed.targets is not None:
         arrays.append(packed.targets)
     skip = {"device", "progress", "checkpoint_dir", "epochs", "patience", "compile"}
+    if config.learning_rate_schedule != "constant":  # the cap sets the schedule's length
+        skip = skip - {"epochs"}
     settings = {k: v for k, v in asdict(config).items() if k not in skip}
+    if config.learning_rate_schedule == "constant":  # runs that predate schedules keep
+        del settings["learning_rate_schedule"]  # their identity
     if world is not None and world.distributed:  # ranks change batches and random draws
         settings["ranks"] = world.size
     # the starting weights, not only their shapes: two runs of one architecture from other
@@ -181,8 +202,14 @@ class _Run:
             weight_decay=config.weight_decay,
             amsgrad=True,
         )
+        self.base_rates = [g["lr"] for g in self.optimizer.param_groups]
         self.kernels: Kernels | None = None
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    def set_rates(self, epoch: int) -> None:
+        factor = self.config.rate_factor(epoch)
+        for group, base in zip(self.optimizer.param_groups, self.base_rates):
+            group["lr"] = base * factor
 
     def use_kernels(self, n_train: int) -> None:
         wanted = self.config.compile
@@ -307,10 +334,12 @@ def fit(
             result.stopped_early = True
             break
         t0 = time.perf_counter()
+        run.set_rates(epoch)
         train = run.train_epoch(train_idx, epoch)
         seconds = time.perf_counter() - t0
         row = {
             "epoch": epoch,
+            "learning_rate": run.optimizer.param_groups[0]["lr"],
             **{f"train_{k}": v for k, v in train.items()},
             "seconds": seconds,
             "structures_per_s": len(train_idx) / seconds,

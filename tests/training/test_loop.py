@@ -3,7 +3,7 @@ packed crystals, supervised fine-tuning learns, and splits are seeded."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ import torch
 from dimfeaturizer.config import SiteNetConfig
 from dimfeaturizer.data.inputs import prepare_all
 from dimfeaturizer.model import SiteNetPredictor, untrained_model
-from dimfeaturizer.training import DeepInfoMax, Supervised, TrainConfig, fit, validation_split
+from dimfeaturizer.training import DeepInfoMax, Supervised, TrainConfig, fit, loop, validation_split
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -126,3 +126,47 @@ def test_each_epoch_is_logged(packed, caplog):
         fit(untrained_model(None, 0), DeepInfoMax(), packed, _config(epochs=2, progress=None))
     lines = [r.getMessage() for r in caplog.records if r.name == "dimfeaturizer.training.loop"]
     assert len(lines) == 2 and lines[1].startswith("epoch=1 ") and "val_dim=" in lines[1]
+
+
+def _seeded_predictor() -> SiteNetPredictor:
+    torch.manual_seed(0)  # the head's draw
+    return SiteNetPredictor(untrained_model(None, 0), 1)
+
+
+def test_cosine_schedule_decays_each_group_and_resumes_exactly(packed, tmp_path,
+                                                               monkeypatch):
+    data = packed.with_targets(np.linspace(-1, 1, len(packed)))
+    objective = Supervised(head_learning_rate=1e-2)
+    config = _config(epochs=4, learning_rate_schedule="cosine")
+    assert [config.rate_factor(e) for e in (0, 2)] == [1.0, pytest.approx(0.5)]
+    model = _seeded_predictor()
+    full = fit(model, objective, data, config)
+    rates = [row["learning_rate"] for row in full.history]  # the first group's: the encoder's
+    np.testing.assert_allclose(rates, 1e-3 * (1 + np.cos(np.pi * np.arange(4) / 4)) / 2)
+    # interrupted during epoch 2, then resumed: the same rates, so the same weights
+    folder = _config(epochs=4, learning_rate_schedule="cosine", checkpoint_dir=str(tmp_path))
+    train_epoch = loop._Run.train_epoch
+
+    def interrupted(run, indices, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return train_epoch(run, indices, epoch)
+
+    monkeypatch.setattr(loop._Run, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_seeded_predictor(), objective, data, folder)
+    monkeypatch.setattr(loop._Run, "train_epoch", train_epoch)
+    resumed = _seeded_predictor()
+    again = fit(resumed, objective, data, folder)
+    assert [row["learning_rate"] for row in again.history] == rates
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in model.state_dict().items())
+    # the cap sets the schedule: a run with another cap is another run
+    with pytest.raises(ValueError, match="hyper-parameters"):
+        fit(_seeded_predictor(), objective, data,
+            replace(folder, epochs=6))
+
+
+def test_cosine_schedule_is_checked():
+    with pytest.raises(ValueError, match="learning_rate_schedule"):
+        _config(learning_rate_schedule="step")
+    assert _config().rate_factor(7) == 1.0
