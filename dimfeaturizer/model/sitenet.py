@@ -169,15 +169,25 @@ class LocalCritic(Critic):
     def constituents(
         self, elements: torch.Tensor, neighbour_species: torch.Tensor, distances: torch.Tensor
     ) -> torch.Tensor:
-        """Hidden layer of u_c for every pair, (S, J, hidden)."""
+        """Hidden layer of u_c for every pair, (S, J, hidden): a function of the pair's
+        (neighbour species, distance), so computed once per distinct one and gathered
+        (see ``_dedupe``)."""
         first = self.u_c[0]
         n_feat = elements.shape[1]
         table = elements @ first.weight[:, :n_feat].T  # (Z+1, hidden)
-        return F.mish(
+        inverse = None
+        if _dedupe(distances):
+            bits = distances.contiguous().view(torch.int32).long() & 0xFFFFFFFF
+            keys, inverse = torch.unique((neighbour_species.long() << 32) | bits,
+                                         return_inverse=True)  # fmt: skip
+            neighbour_species = keys >> 32
+            distances = (keys & 0xFFFFFFFF).to(torch.int32).view(torch.float32)
+        hidden = F.mish(
             table[neighbour_species]
             + distances.unsqueeze(-1) * first.weight[:, n_feat]
             + first.bias
         )
+        return hidden if inverse is None else hidden[inverse]
 
     def score_pairs(self, z: torch.Tensor, constituents: torch.Tensor) -> torch.Tensor:
         """T of each site vector ``z`` (S, z_dim) against its row of ``constituents``

@@ -159,7 +159,10 @@ def dim_losses(
 
     # ---- local level: site vector vs its (neighbour, distance) pairs
     k = kernels or Kernels.of(model)
-    edge = k.edge_terms(dist)  # every false sample below keeps the rows' geometry
+    # compiled kernels take every pair: the rows' edge terms, computed once, serve every
+    # false sample that keeps the rows' geometry; eager code computes each distinct bond
+    # once inside ``local`` instead (edge terms included)
+    edge = k.edge_terms(dist) if k.compiled else None
     site_mu, site_logvar = k.local(elements, batch.row_species, nbr, dist, mask, edge)
     z_local = site_mu + (0.5 * site_logvar).exp() * gaussian(site_mu.shape, generator, device)
     critic = model.local_critic
@@ -231,7 +234,8 @@ def dim_losses(
     for kind, (row_s, nbr_s, owner, moved) in synthetic.items():
         with torch.no_grad():
             if moved is None:  # the rows' own geometry: its edge terms are reused
-                fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, edge.detach())
+                reused = None if edge is None else edge.detach()
+                fake_sites, _ = k.local(elements, row_s, nbr_s, dist, mask, reused)
             else:
                 fake_sites, _ = k.local(elements, row_s, nbr_s, moved, mask)
         false_global.append(global_term(model.global_critic.u_c(fake_sites), owner, 1.0))

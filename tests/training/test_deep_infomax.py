@@ -223,6 +223,29 @@ def test_dim_losses_finite(batch):
         _dim_losses(model, _single(batch), _gen(0))
 
 
+def test_distinct_pairs_give_the_every_pair_losses_and_gradients(batch):
+    """Eager pretraining computes each distinct bond and each distinct (neighbour,
+    distance) constituent once; every pair (the path when gradients reach the distances)
+    gives the same losses to float rounding, and the same parameter gradients."""
+    model = untrained_model(None, 0)
+    results = []
+    for every_pair in (False, True):
+        model.zero_grad()
+        b = dataclasses.replace(batch, distances=batch.distances.clone())
+        if every_pair:
+            b.distances.requires_grad_(True)
+        losses = dim_losses(model, b, _gen(0))
+        sum(losses.values()).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append(({k: v.detach() for k, v in losses.items()}, grads))
+    (distinct, distinct_grads), (every, every_grads) = results
+    for name in distinct:
+        torch.testing.assert_close(distinct[name], every[name], atol=1e-6, rtol=1e-5)
+    assert distinct_grads.keys() == every_grads.keys() and distinct_grads
+    for name, grad in distinct_grads.items():
+        torch.testing.assert_close(grad, every_grads[name], atol=1e-5, rtol=1e-4)
+
+
 def _single(batch):
     """A batch of only the first crystal (1 primitive site: Cs)."""
     m = int(batch.n_prim[0])
