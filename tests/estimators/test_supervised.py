@@ -230,3 +230,23 @@ def test_regressor_resumes_its_checkpoint_and_refuses_another_start(structures, 
     other = DIMRegressor(**{**settings, "random_state": 1}, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="starting weights"):
         other.fit(structures, e_form)
+
+
+def test_auto_batches_keep_sixteen_steps_an_epoch_on_small_sets(structures, e_form):
+    """``batch_sites="auto"``: 512 sites, or the training split's sites over 16 where that
+    is fewer; each member records what it used."""
+    from dimfeaturizer.config import SiteNetConfig
+    from dimfeaturizer.data.inputs import prepare_all
+    from dimfeaturizer.runtime import member_seeds
+    from dimfeaturizer.training import validation_split
+
+    model = DIMRegressor(**{**FAST, "epochs": 1, "batch_sites": "auto"}, n_models=2)
+    model.fit(structures, e_form)
+    n_prim = prepare_all(structures, list(range(len(structures))), SiteNetConfig()).n_prim
+    for (_, train_seed), member in zip(member_seeds(0, 2), model.training_["members"]):
+        train, _ = validation_split(len(structures), 0.2, train_seed)
+        expected = min(512, int(n_prim[train].sum()) // 16)
+        assert 1 <= expected < 512 and member["batch_sites"] == expected
+    assert model.training_["history"][0]["learning_rate"] == model.learning_rate
+    fixed = DIMRegressor(**{**FAST, "epochs": 1}).fit(structures, e_form)
+    assert fixed.training_["members"][0]["batch_sites"] == FAST["batch_sites"]
