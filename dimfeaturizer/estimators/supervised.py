@@ -89,17 +89,15 @@ class _FineTuned(WeightsSource):
     }
     _task: str
 
-    def _train_config(self, seed: int):
-        batch_sites = AUTO_BATCH_SITES if self.batch_sites == "auto" else self.batch_sites
+    def _train_config(self, seed: int, training_sites: int):
+        """The loop's settings for one member; ``batch_sites="auto"`` is
+        ``AUTO_BATCH_SITES``, or ``training_sites`` (its training split's primitive sites)
+        over ``MIN_BATCHES`` where that is fewer, so small sets keep enough steps."""
+        batch_sites = self.batch_sites
+        if batch_sites == "auto":
+            batch_sites = max(1, min(AUTO_BATCH_SITES, training_sites // MIN_BATCHES))
         return super()._train_config(seed, batch_sites=batch_sites,
                                      learning_rate_schedule=self.learning_rate_schedule)
-
-    def _batch_sites(self, training_sites: int) -> int:
-        """Sites per batch for a training set of ``training_sites`` primitive sites:
-        ``"auto"`` keeps at least ``MIN_BATCHES`` optimiser steps per epoch on small sets."""
-        if self.batch_sites != "auto":
-            return self.batch_sites
-        return max(1, min(AUTO_BATCH_SITES, training_sites // MIN_BATCHES))
 
     # -- fitting -------------------------------------------------------------------
     def _fit(self, X, objective: Supervised, targets: np.ndarray, n_outputs: int,
@@ -140,13 +138,12 @@ class _FineTuned(WeightsSource):
         jobs = []
         for i, ((model_seed, train_seed), encoder) in enumerate(zip(seeds, encoders)):
             model = _with_head(encoder, n_outputs, self.hidden, model_seed, n_features)
-            train = self._train_config(train_seed)
+            split = validation_split(len(packed), self.validation_fraction, train_seed, stratify)
+            train = self._train_config(train_seed, int(packed.n_prim[split[0]].sum()))
             if self.n_models > 1 and train.checkpoint_dir is not None:
                 folder = Path(train.checkpoint_dir) / f"member-{i}"
                 train = replace(train, checkpoint_dir=str(folder))
-            split = validation_split(len(packed), self.validation_fraction, train_seed, stratify)
-            sites = int(packed.n_prim[split[0]].sum())
-            jobs.append((model, replace(train, batch_sites=self._batch_sites(sites)), split))
+            jobs.append((model, train, split))
         n_workers = min(joblib.effective_n_jobs(self.n_jobs), len(jobs))
         threads = max(1, torch.get_num_threads() // n_workers)
         trained = joblib.Parallel(n_jobs=n_workers)(

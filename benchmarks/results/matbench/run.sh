@@ -25,3 +25,16 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
     --rows power_ensemble5 power_composition_ensemble5 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-target --unit cm-1 \
     --rows power_ensemble5 power_composition_ensemble5 --threads 2
+# 2026-12-06, second session: DIMRegressor's defaults became a 50-epoch cosine schedule at
+# 2e-3 with batch_sites="auto" (benchmarks/results/transfer-defaults/README.md); the
+# default, random-start and power rows, then ensembles, under them (one fit at a time)
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-cosine --unit meV/atom \
+    --rows finetune finetune_random power --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-cosine --unit cm-1 \
+    --rows finetune finetune_random power --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-cosine --unit meV/atom \
+    --rows ensemble5 --set n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-cosine --unit cm-1 \
+    --rows ensemble5 power_ensemble5 --set n_jobs=2 --threads 2
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --rows finetune --target e_form --sizes 250 --repeats 3 \
+    --set n_models=5 n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-ensemble5-cosine
