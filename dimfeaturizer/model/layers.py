@@ -43,3 +43,12 @@ class DistanceBasis(nn.Module):
         if not len(self.centres):
             return d
         return torch.cat([d, torch.exp(-(((d - self.centres) / self.width) ** 2))], dim=-1)
+
+
+def gather_rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``values[index]`` for an integer ``index`` of any shape, through ``index_select``:
+    the same values, and a backward that adds rows with ``index_add`` instead of
+    ``index_put``'s accumulation, whose deterministic CPU path sorts every index (the
+    largest single cost of a training step before)."""
+    flat = values.index_select(0, index.reshape(-1))
+    return flat.reshape(*index.shape, *values.shape[1:])

@@ -19,7 +19,7 @@ from ..config import SiteNetConfig
 from ..data.batch import Batch
 from ..data.elements import element_features
 from ..runtime import derive_seeds
-from .layers import DistanceBasis, mlp, segment_mean
+from .layers import DistanceBasis, gather_rows, mlp, segment_mean
 
 
 def _dedupe(distances: torch.Tensor) -> bool:
@@ -68,7 +68,7 @@ class LocalEncoder(nn.Module):
         # on the float's bits: torch sorts integers several times faster than floats
         bits, inverse = torch.unique(distances.contiguous().view(torch.int32),
                                      return_inverse=True)  # fmt: skip
-        return self._edge(bits.view(torch.float32))[inverse]
+        return gather_rows(self._edge(bits.view(torch.float32)), inverse)
 
     def _edge(self, distances: torch.Tensor) -> torch.Tensor:
         weight, _ = self._first_layers()
@@ -112,7 +112,7 @@ class LocalEncoder(nn.Module):
                 table, species // len(table), species % len(table),
                 self._edge(bits.view(torch.float32)),
             )
-            logits, h_val = logits[inverse], h_val[inverse]
+            logits, h_val = gather_rows(logits, inverse), gather_rows(h_val, inverse)
         else:
             if edge_terms is None:
                 edge_terms = self._edge(distances)
@@ -187,7 +187,7 @@ class LocalCritic(Critic):
             + distances.unsqueeze(-1) * first.weight[:, n_feat]
             + first.bias
         )
-        return hidden if inverse is None else hidden[inverse]
+        return hidden if inverse is None else gather_rows(hidden, inverse)
 
     def score_pairs(self, z: torch.Tensor, constituents: torch.Tensor) -> torch.Tensor:
         """T of each site vector ``z`` (S, z_dim) against its row of ``constituents``

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..config import RETIRED_AT, drop_retired
 from ..data.batch import Batch
 from ..model import Kernels, SiteNetDIM
-from ..model.layers import segment_mean
+from ..model.layers import gather_rows, segment_mean
 from ..model.sitenet import Critic
 from .false_samples import (
     ALL_FALSE_SAMPLE_KINDS,
@@ -183,7 +183,7 @@ def dim_losses(
         return batch.crystal_start[d] + batch.row_local % batch.n_prim[d]
 
     other = donor_rows(derangement(b, generator, device))
-    false_local = [local_term(hidden[other], weights[other], 1.0)]
+    false_local = [local_term(gather_rows(hidden, other), weights[other], 1.0)]
     # kind -> (row species, neighbour species, owner crystal per row, distances or None
     # for the rows' own)
     synthetic = {}
