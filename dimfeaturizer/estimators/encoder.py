@@ -51,11 +51,11 @@ class DIMEncoder(TransformerMixin, WeightsSource):
     epochs, batch_sites, learning_rate, weight_decay, validation_fraction, patience, amp, \
 compile, checkpoint_dir
         How to pretrain (see ``dimfeaturizer.training.TrainConfig``); ``compile`` uses
-        ``torch.compile`` for the per-pair kernels ("auto": for runs of at least 20,000
-        structure-epochs; falls back to eager if it fails). Eager code computes each
-        distinct bond once, which compiled graphs cannot (static shapes), so on CPU
-        compiling now gains little: a few % in pretraining, and ``compile=True``'s
-        ``transform`` is slower than eager (``benchmarks/results/speed.md``).
+        ``torch.compile`` for the per-pair kernels ("auto": on a GPU, for runs of at
+        least 20,000 structure-epochs; falls back to eager if it fails). Eager code
+        computes each distinct bond once, which compiled graphs cannot (static shapes),
+        so on CPU eager is the faster: 295 against 169 structures/s pretraining, and
+        ``compile=True``'s ``transform`` is slower too (``benchmarks/results/speed.md``).
     alpha, beta, false_samples, displacement, strain
         What to pretrain (see ``dimfeaturizer.training.DeepInfoMax``):
         ``false_samples=()`` switches the synthetic false samples off (the ablation);

@@ -48,7 +48,9 @@ from .objective import Objective
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
-# epochs x training structures from which compile="auto" compiles (~35 s once on CPU)
+# epochs x training structures from which compile="auto" compiles off the CPU (on the CPU
+# eager code, which computes each distinct pair once, is the faster: 295 against 169
+# structures/s pretraining, benchmarks/results/speed.md)
 COMPILE_FROM = 20_000
 SCHEDULES = ("constant", "cosine")
 
@@ -76,8 +78,8 @@ class TrainConfig:
     seed: int = 0
     checkpoint_dir: str | None = None
     progress: bool | None = True
-    # torch.compile the per-pair kernels: ~4 % faster pretraining on CPU, ~10-35 s to compile;
-    # "auto" compiles when the run is long enough (COMPILE_FROM structure-epochs)
+    # torch.compile the per-pair kernels (~10-35 s to compile); "auto" compiles off the CPU
+    # when the run is long enough (COMPILE_FROM structure-epochs)
     compile: bool | str = "auto"
 
     def __post_init__(self):
@@ -214,7 +216,8 @@ class _Run:
     def use_kernels(self, n_train: int) -> None:
         wanted = self.config.compile
         if wanted == "auto":
-            wanted = n_train * self.config.epochs >= COMPILE_FROM
+            long_run = n_train * self.config.epochs >= COMPILE_FROM
+            wanted = long_run and self.device.type != "cpu"
         self.kernels = self.objective.kernels(self.model, bool(wanted))
 
     def epoch(self, indices: np.ndarray, epoch: int, train: bool, desc: str) -> dict[str, float]:
