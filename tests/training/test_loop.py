@@ -170,3 +170,17 @@ def test_cosine_schedule_is_checked():
     with pytest.raises(ValueError, match="learning_rate_schedule"):
         _config(learning_rate_schedule="step")
     assert _config().rate_factor(7) == 1.0
+
+
+def test_a_constant_schedule_keeps_the_identity_checkpoints_had_before_schedules(packed):
+    """Checkpoints written before learning-rate schedules existed must still resume: the
+    settings' digest of a constant-schedule run is the one commit 549b4d1 computed for the
+    same settings (the data, objective and weights have digests of their own)."""
+    config = TrainConfig(epochs=3, seed=1)
+    digest = loop._fingerprint(packed, config, untrained_model(None, 0), DeepInfoMax())
+    assert digest["hyper-parameters"] == (
+        "85a19d1bb87b9801ee4990b50f64146370a41ad55c779fc00e528fe52a328ffa"
+    )
+    cosine = replace(config, learning_rate_schedule="cosine")
+    other = loop._fingerprint(packed, cosine, untrained_model(None, 0), DeepInfoMax())
+    assert other["hyper-parameters"] != digest["hyper-parameters"]
