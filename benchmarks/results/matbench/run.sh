@@ -41,3 +41,7 @@ python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --rows finetune --t
 # the schedule's length on phonons (in-fold validation reads it): 100 epochs instead of 50
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-cosine100 --unit cm-1 \
     --rows finetune --set epochs=100 --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-cosine100 --unit meV/atom \
+    --rows finetune --set epochs=100 --threads 2
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --validation --rows finetune --sizes 250 1000 --repeats 2 \
+    --set epochs=100 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-defaults/chosen-epochs100
