@@ -22,6 +22,17 @@ from ..runtime import derive_seeds
 from .layers import DistanceBasis, gather_rows, mlp, segment_mean
 
 
+def _distinct_pairs(
+    codes: torch.Tensor, distances: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The distinct (integer code, distance) pairs of two same-shape tensors, found with
+    one integer sort on the code and the float's bits: ``(codes, distances, inverse)``,
+    the first two 1-D, ``inverse`` gathering them back to the input's shape."""
+    bits = distances.contiguous().view(torch.int32).long() & 0xFFFFFFFF
+    keys, inverse = torch.unique((codes.long() << 32) | bits, return_inverse=True)
+    return keys >> 32, (keys & 0xFFFFFFFF).to(torch.int32).view(torch.float32), inverse
+
+
 def _dedupe(distances: torch.Tensor) -> bool:
     """Whether per-pair work is computed once per distinct value and gathered: eagerly
     (a compiled graph needs static shapes) and unless gradients must reach the
@@ -105,12 +116,9 @@ class LocalEncoder(nn.Module):
             # distance) alone: computed once per distinct triple (symmetry-equivalent
             # bonds repeat them), then gathered back to every pair
             pair = row_species[:, None] * len(table) + neighbour_species
-            bits = distances.contiguous().view(torch.int32).long()  # >= 0: d >= 0
-            triples, inverse = torch.unique((pair << 32) | bits, return_inverse=True)
-            species, bits = triples >> 32, (triples & 0xFFFFFFFF).to(torch.int32)
+            species, distinct, inverse = _distinct_pairs(pair, distances)
             logits, h_val = self._pair_layers(
-                table, species // len(table), species % len(table),
-                self._edge(bits.view(torch.float32)),
+                table, species // len(table), species % len(table), self._edge(distinct)
             )
             logits, h_val = gather_rows(logits, inverse), gather_rows(h_val, inverse)
         else:
@@ -177,11 +185,8 @@ class LocalCritic(Critic):
         table = elements @ first.weight[:, :n_feat].T  # (Z+1, hidden)
         inverse = None
         if _dedupe(distances):
-            bits = distances.contiguous().view(torch.int32).long() & 0xFFFFFFFF
-            keys, inverse = torch.unique((neighbour_species.long() << 32) | bits,
-                                         return_inverse=True)  # fmt: skip
-            neighbour_species = keys >> 32
-            distances = (keys & 0xFFFFFFFF).to(torch.int32).view(torch.float32)
+            neighbour_species, distances, inverse = _distinct_pairs(neighbour_species,
+                                                                    distances)  # fmt: skip
         hidden = F.mish(
             table[neighbour_species]
             + distances.unsqueeze(-1) * first.weight[:, n_feat]
