@@ -54,3 +54,34 @@ def untrained():
     from dimfeaturizer import DIMEncoder
 
     return DIMEncoder(pretrained=None, random_state=0).fit()
+
+
+@pytest.fixture
+def killed_at(monkeypatch):
+    """``with killed_at(k): fit(...)``: the training run inside is interrupted as epoch
+    ``k`` starts, as a kill would (epochs before it checkpointed); the block must raise
+    ``KeyboardInterrupt``, and training runs normally again after it."""
+    from contextlib import contextmanager
+
+    from dimfeaturizer.training import loop
+
+    train_epoch = loop._Run.train_epoch
+
+    def interrupted(epoch):
+        def run_epoch(run, indices, this_epoch):
+            if this_epoch == epoch:
+                raise KeyboardInterrupt
+            return train_epoch(run, indices, this_epoch)
+
+        return run_epoch
+
+    @contextmanager
+    def killed(epoch: int):
+        monkeypatch.setattr(loop._Run, "train_epoch", interrupted(epoch))
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(loop._Run, "train_epoch", train_epoch)
+
+    return killed

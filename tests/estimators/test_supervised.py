@@ -25,7 +25,6 @@ from sklearn.utils.estimator_checks import (
 )
 
 from dimfeaturizer import DIMClassifier, DIMEncoder, DIMRegressor, StructureError
-from dimfeaturizer.training import loop
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(pretrained=None, epochs=8, batch_sites=40, device="cpu", compile=False,
@@ -206,23 +205,14 @@ def test_multiclass_and_single_class(structures, mp_entries):
 
 
 def test_regressor_resumes_its_checkpoint_and_refuses_another_start(structures, e_form,
-                                                                    tmp_path, monkeypatch):
+                                                                    tmp_path, killed_at):
     """A killed fine-tuning resumes exactly (the seeded head is the same start, the
     learning-rate schedule a function of the epoch); another draw's start must not
     resume it."""
     settings = {**FAST, "patience": 100}
     whole = DIMRegressor(**settings).fit(structures, e_form)
-    train_epoch = loop._Run.train_epoch
-
-    def killed(run, indices, epoch):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        return train_epoch(run, indices, epoch)
-
-    monkeypatch.setattr(loop._Run, "train_epoch", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at(3):
         DIMRegressor(**settings, checkpoint_dir=tmp_path).fit(structures, e_form)
-    monkeypatch.setattr(loop._Run, "train_epoch", train_epoch)
     resumed = DIMRegressor(**settings, checkpoint_dir=tmp_path).fit(structures, e_form)
     assert len(resumed.history_) == len(whole.history_) == settings["epochs"]
     np.testing.assert_allclose(resumed.predict(structures), whole.predict(structures),

@@ -133,8 +133,7 @@ def _seeded_predictor() -> SiteNetPredictor:
     return SiteNetPredictor(untrained_model(None, 0), 1)
 
 
-def test_cosine_schedule_decays_each_group_and_resumes_exactly(packed, tmp_path,
-                                                               monkeypatch):
+def test_cosine_schedule_decays_each_group_and_resumes_exactly(packed, tmp_path, killed_at):
     data = packed.with_targets(np.linspace(-1, 1, len(packed)))
     objective = Supervised(head_learning_rate=1e-2)
     config = _config(epochs=4, learning_rate_schedule="cosine")
@@ -145,17 +144,8 @@ def test_cosine_schedule_decays_each_group_and_resumes_exactly(packed, tmp_path,
     np.testing.assert_allclose(rates, 1e-3 * (1 + np.cos(np.pi * np.arange(4) / 4)) / 2)
     # interrupted during epoch 2, then resumed: the same rates, so the same weights
     folder = _config(epochs=4, learning_rate_schedule="cosine", checkpoint_dir=str(tmp_path))
-    train_epoch = loop._Run.train_epoch
-
-    def interrupted(run, indices, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return train_epoch(run, indices, epoch)
-
-    monkeypatch.setattr(loop._Run, "train_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at(2):
         fit(_seeded_predictor(), objective, data, folder)
-    monkeypatch.setattr(loop._Run, "train_epoch", train_epoch)
     resumed = _seeded_predictor()
     again = fit(resumed, objective, data, folder)
     assert [row["learning_rate"] for row in again.history] == rates
