@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from .records import append_records, read_records, write_report
-from .transfer import calibration, parse_overrides
+from .transfer import calibration, gives_std, parse_overrides
 
 FOLDS = KFold(n_splits=5, shuffle=True, random_state=18012019)  # matbench v0.1's
 # published means, from matbench's leaderboard pages (matbench v0.1), by task file stem
@@ -129,7 +129,7 @@ def fit_fold(row: str, fold: int, X: list, y: np.ndarray, overrides: dict, seed:
     model.fit([X[i] for i in train], y[train])
     seconds = time.perf_counter() - t0
     X_test = [X[i] for i in test]
-    ensemble = getattr(model, "n_models", 1) > 1
+    ensemble = gives_std(model)
     pred, std = model.predict(X_test, return_std=True) if ensemble else (model.predict(X_test),
                                                                          None)  # fmt: skip
     out = {"row": row, "fold": fold, "mae": float(np.mean(np.abs(y[test] - pred))),

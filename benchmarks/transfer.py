@@ -56,6 +56,12 @@ VALIDATION_SLICE = 1000  # the label pool's last entries, in --validation mode (
 OTHER = {"e_form": "gap", "gap": "e_form"}
 
 
+def gives_std(model) -> bool:
+    """Whether ``model.predict(X, return_std=True)`` has a std to give: an ensemble's
+    spread, or the members' learned error scale."""
+    return getattr(model, "n_models", 1) > 1 or getattr(model, "learned_std", False)
+
+
 def calibration(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
     """How far an ensemble's std can be trusted: Spearman of |error| against std, and the
     share of errors within 1 and 2 std (a Gaussian's 68 and 95 %)."""
@@ -137,14 +143,14 @@ def fit_one(job: dict, data_path: str, pretrained: str, donors: Path, cache_dir:
         model = _frozen(row, repeat, pretrained, cache_dir)
     model.fit(X, y)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    ensemble = getattr(model, "n_models", 1) > 1
+    ensemble = gives_std(model)
     if ensemble:
         pred, std = model.predict(list(scored["structure"]), return_std=True)
     else:
         pred = model.predict(list(scored["structure"]))
     out = {**job, "mae": float(mean_absolute_error(scored[target], pred)),
            "fit_cpu_s": cpu, "fit_wall_s": wall}
-    if ensemble:  # how far the members' spread can be trusted
+    if ensemble:  # how far the std can be trusted
         out.update(calibration(scored[target].to_numpy(float), pred, std))
     if row in FINE_TUNED:
         out.update(best_epoch=model.best_epoch_, epochs_run=len(model.history_))

@@ -28,7 +28,7 @@ from ..model import SiteNetPredictor
 from ..runtime import member_seeds, on_device
 from ..training import Supervised, fit, validation_split
 from ..training.loop import SCHEDULES
-from ..training.supervised import REGRESSION_LOSSES
+from ..training.supervised import LOG_SCALE_CLIP, REGRESSION_LOSSES
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource
 from .composition import CompositionFeatures
 
@@ -376,6 +376,12 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         Train the head alone on fixed vectors (the frozen-feature neural baseline).
     loss : {"l1", "mse", "huber"}, default="l1"
         On standardised targets.
+    learned_std : bool, default=False
+        Each member also learns the size of its own error, crystal by crystal (a second
+        output per target trained on the Laplace likelihood of the prediction's error, the
+        prediction itself trained as without it; CrabNet's learned σ), and
+        ``predict(X, return_std=True)`` adds it to the members' spread, so one model can
+        report a std too.
     target_transform : {"standard", "power"}, default="standard"
         How targets become the network's outputs: standardised, or Yeo-Johnson
         power-transformed first (scikit-learn's ``PowerTransformer``, its exponent fitted
@@ -457,6 +463,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         **_FineTuned._parameter_constraints,
         "loss": [StrOptions(set(REGRESSION_LOSSES))],
         "target_transform": [StrOptions(set(TARGET_TRANSFORMS))],
+        "learned_std": ["boolean"],
     }
 
     def __init__(
@@ -470,6 +477,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         hidden: int = FINE_TUNING["hidden"],
         freeze_encoder: bool = FINE_TUNING["freeze_encoder"],
         loss: str = "l1",
+        learned_std: bool = False,
         target_transform: str = "standard",
         epochs: int = FINE_TUNING["epochs"],
         batch_sites: int | str = FINE_TUNING["batch_sites"],
@@ -511,8 +519,10 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         mean, scale = z.mean(axis=0), z.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
         standardised = (z - mean) / scale
-        objective = self._objective(loss=self.loss)
-        fitted = self._fit(X, objective, standardised, y2.shape[1], None, unlabelled)
+        k = y2.shape[1]
+        objective = self._objective(loss=self.loss, learned_std=self.learned_std)
+        n_outputs = 2 * k if self.learned_std else k  # predictions, then their log-scales
+        fitted = self._fit(X, objective, standardised, n_outputs, None, unlabelled)
         fitted.update(
             n_outputs_=y2.shape[1], target_mean_=mean, target_scale_=scale,
             target_lambdas_=lambdas, _y_1d=y.ndim == 1,
@@ -520,32 +530,53 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         )  # fmt: skip
         bounds = fitted["_target_bounds"]
         fitted["training_"]["validation_mae"] = [
-            float(np.mean(np.abs(_to_targets(raw, mean, scale, lambdas, bounds) - y2[rows])))
+            float(np.mean(np.abs(_to_targets(raw[:, :k], mean, scale, lambdas, bounds)
+                                 - y2[rows])))
             for raw, rows in fitted["_validation"]
         ]
         self._set_fitted(fitted)
         return self
 
     def _decode(self, outputs: np.ndarray) -> np.ndarray:
-        """One member's raw outputs ``(n, k)`` in the target's units."""
+        """Standardised predictions ``(n, k)`` in the target's units."""
         return _to_targets(outputs, self.target_mean_, self.target_scale_,
                            self.target_lambdas_, self._target_bounds)  # fmt: skip
+
+    def _member(self, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """One member's prediction and, with ``learned_std``, the std of its Laplace error
+        (sqrt(2) times its scale) in the target's units: half the distance between the
+        prediction ± that std mapped back (exact for the standardised target, the delta
+        method's width for the power transform)."""
+        k = self.n_outputs_
+        prediction = self._decode(outputs[:, :k])
+        if outputs.shape[1] == k:
+            return prediction, None
+        log_scale = np.clip(outputs[:, k:].astype(np.float64), -LOG_SCALE_CLIP, LOG_SCALE_CLIP)
+        spread = np.sqrt(2.0) * np.exp(log_scale)
+        z = outputs[:, :k].astype(np.float64)
+        return prediction, np.abs(self._decode(z + spread) - self._decode(z - spread)) / 2
 
     def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predictions, shape (n,) for 1-D ``y`` at fit, else (n, k): the members' mean.
 
-        ``return_std=True`` also returns the members' standard deviation (same shape), the
-        ensemble's uncertainty (scikit-learn's ``GaussianProcessRegressor`` convention);
-        it needs ``n_models >= 2``.
+        ``return_std=True`` also returns a standard deviation (same shape; scikit-learn's
+        ``GaussianProcessRegressor`` convention): the members' spread, and with
+        ``learned_std`` that of the mixture of the members' own error distributions
+        (sqrt(spread² + mean of their variances)). It needs ``n_models >= 2`` or
+        ``learned_std``.
         """
         check_is_fitted(self, "models_")
-        if return_std and len(self.models_) < 2:
+        learned = self.models_[0].n_outputs > self.n_outputs_
+        if return_std and len(self.models_) < 2 and not learned:
             raise ValueError(
-                "return_std=True needs an ensemble: fit with n_models >= 2 (one model has "
-                "no spread to report)"
+                "return_std=True needs an ensemble (n_models >= 2) or learned_std=True: "
+                "one model has no spread to report"
             )
-        members = np.stack([self._decode(outputs) for outputs in self._outputs(X)])
+        predictions, stds = zip(*(self._member(outputs) for outputs in self._outputs(X)))
+        members = np.stack(predictions)
         mean, std = members.mean(axis=0), members.std(axis=0)
+        if learned:  # the mixture's std: the members' spread and their own errors
+            std = np.sqrt(std**2 + np.mean(np.stack(stds) ** 2, axis=0))
         if self._y_1d:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean
@@ -568,6 +599,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         self.target_scale_ = np.asarray(head["target_scale"], dtype=np.float64)
         self._y_1d = bool(head["target_1d"])
         self.n_outputs_ = len(self.target_mean_)
+        self.learned_std = self.models_[0].n_outputs > self.n_outputs_
         power = head.get("target_power")
         self.target_transform = "standard" if power is None else "power"
         self.target_lambdas_ = None if power is None else np.asarray(power["lambdas"])
