@@ -90,6 +90,8 @@ def save_pretrained(
         shape = {"n_outputs": model.n_outputs, "hidden": model.hidden}
         if model.n_features or members:  # older readers never see keys they do not know
             shape.update(n_features=model.n_features, n_models=1 + len(members))
+        if model.site_max:
+            shape["site_max"] = True
         extra["head"] = {**extra.get("head", {}), **shape}
     for i, member in enumerate(members, start=1):
         state.update({f"{MEMBER_PREFIX}{i}.{k}": v for k, v in member.state_dict().items()})
@@ -375,7 +377,8 @@ def load_predictors(
             "DIMEncoder, or pass it as pretrained= to start a DIMRegressor/DIMClassifier"
         )
     head = meta["head"]
-    shape = (head["n_outputs"], head["hidden"], head.get("n_features", 0))
+    shape = (head["n_outputs"], head["hidden"], head.get("n_features", 0),
+             head.get("site_max", False))
     first = SiteNetPredictor(_encoder(meta, state), *shape)
     first.head.load_state_dict(
         {k[len(HEAD_PREFIX) :]: v for k, v in state.items() if k.startswith(HEAD_PREFIX)},

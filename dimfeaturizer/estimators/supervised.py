@@ -59,6 +59,7 @@ FINE_TUNING = {
     "adapt_epochs": 0,
     "n_models": 1,
     "composition": False,
+    "site_max": False,
 }
 
 
@@ -85,6 +86,7 @@ class _FineTuned(WeightsSource):
         "adapt_epochs": [Interval(Integral, 0, None, closed="left")],
         "n_models": [Interval(Integral, 1, None, closed="left")],
         "composition": ["boolean"],
+        "site_max": ["boolean"],
         "n_jobs": [Integral, None],
     }
     _task: str
@@ -137,7 +139,8 @@ class _FineTuned(WeightsSource):
         n_features = 0 if features is None else features.shape[1]
         jobs = []
         for i, ((model_seed, train_seed), encoder) in enumerate(zip(seeds, encoders)):
-            model = _with_head(encoder, n_outputs, self.hidden, model_seed, n_features)
+            model = _with_head(encoder, n_outputs, self.hidden, model_seed, n_features,
+                               self.site_max)
             split = validation_split(len(packed), self.validation_fraction, train_seed, stratify)
             train = self._train_config(train_seed, int(packed.n_prim[split[0]].sum()))
             if self.n_models > 1 and train.checkpoint_dir is not None:
@@ -251,6 +254,7 @@ class _FineTuned(WeightsSource):
         est.models_, est.model_, est.config_ = models, models[0], models[0].encoder.config
         est.history_, est.best_epoch_, est.training_ = [], -1, None
         est.n_models = len(models)
+        est.site_max = models[0].site_max
         composition = head.get("composition")
         est.composition = composition is not None
         est.composition_mean_ = None if composition is None else np.asarray(composition["mean"])
@@ -276,12 +280,13 @@ class _FineTuned(WeightsSource):
 
 
 def _with_head(
-    encoder, n_outputs: int, hidden: int, seed: int, n_features: int = 0
+    encoder, n_outputs: int, hidden: int, seed: int, n_features: int = 0,
+    site_max: bool = False,
 ) -> SiteNetPredictor:
     """The encoder with a freshly initialised head (seeded: same seed, same head)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
-        return SiteNetPredictor(encoder, n_outputs, hidden, n_features)
+        return SiteNetPredictor(encoder, n_outputs, hidden, n_features, site_max)
 
 
 def _train_member(model, objective, packed, config, split, head_epochs: int,
@@ -426,6 +431,10 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         Feed the head matminer's magpie descriptors of each composition
         (``CompositionFeatures``, standardised on the training structures) beside the
         crystal vector, trained end to end.
+    site_max : bool, default=False
+        The head also reads each pooled site feature's largest value over the crystal's
+        sites beside the mean vector, for properties set by one extreme environment (the
+        highest phonon frequency: the stiffest bond to the lightest atom).
     n_jobs : int or None, default=None
         Members trained at once, in processes (joblib's convention: ``None`` is 1, ``-1``
         all cores); torch's threads are shared out between them.
@@ -491,6 +500,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         adapt_epochs: int = FINE_TUNING["adapt_epochs"],
         n_models: int = FINE_TUNING["n_models"],
         composition: bool = FINE_TUNING["composition"],
+        site_max: bool = FINE_TUNING["site_max"],
         n_jobs: int | None = None,
         device: str = "auto",
         amp: bool = True,
@@ -654,6 +664,7 @@ class DIMClassifier(ClassifierMixin, _FineTuned):
         adapt_epochs: int = FINE_TUNING["adapt_epochs"],
         n_models: int = FINE_TUNING["n_models"],
         composition: bool = FINE_TUNING["composition"],
+        site_max: bool = FINE_TUNING["site_max"],
         n_jobs: int | None = None,
         device: str = "auto",
         amp: bool = True,

@@ -24,6 +24,14 @@ def segment_mean(values: torch.Tensor, segment: torch.Tensor, n_segments: int) -
     return total / count.view(-1, *([1] * (values.dim() - 1)))
 
 
+def segment_max(values: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """Column-wise maximum of ``values`` rows grouped by ``segment`` (every segment must be
+    non-empty)."""
+    index = segment.view(-1, *([1] * (values.dim() - 1))).expand_as(values)
+    out = values.new_zeros((n_segments, *values.shape[1:]))
+    return out.scatter_reduce(0, index, values, reduce="amax", include_self=False)
+
+
 class DistanceBasis(nn.Module):
     """A distance as ``[d, exp(-((d - c_k) / w)^2) for k < K]``: the raw value beside a
     smooth Gaussian expansion (centres ``c_k`` evenly on ``[0, d_max]``, width their

@@ -13,8 +13,8 @@ from .sitenet import SiteNetDIM
 
 
 class SiteNetPredictor(nn.Module):
-    """Crystal vector (the encoder's μ) [+ per-crystal features] -> hidden (mish) ->
-    ``n_outputs``.
+    """Crystal vector (the encoder's μ) [+ its sites' maxima] [+ per-crystal features] ->
+    hidden (mish) -> ``n_outputs``.
 
     The head is the paper's (global vector -> 64 -> outputs). With ``n_features`` > 0 it
     also reads the batch's ``features`` (e.g. standardised composition descriptors) beside
@@ -24,12 +24,19 @@ class SiteNetPredictor(nn.Module):
     """
 
     def __init__(
-        self, encoder: SiteNetDIM, n_outputs: int, hidden: int = 64, n_features: int = 0
+        self,
+        encoder: SiteNetDIM,
+        n_outputs: int,
+        hidden: int = 64,
+        n_features: int = 0,
+        site_max: bool = False,
     ):
         super().__init__()
         self.encoder = encoder
         self.n_features = n_features
-        self.head = mlp([encoder.config.vector_dim + n_features, hidden, n_outputs])
+        self.site_max = site_max
+        width = encoder.config.vector_dim + (encoder.config.pool_dim if site_max else 0)
+        self.head = mlp([width + n_features, hidden, n_outputs])
 
     @property
     def n_outputs(self) -> int:
@@ -41,7 +48,12 @@ class SiteNetPredictor(nn.Module):
 
     def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
         """``(B, n_outputs)`` raw outputs (standardised targets or class logits)."""
-        return self.head_of(self.encoder(batch, local), batch)
+        return self.head_of(self.vectors(batch, local), batch)
+
+    def vectors(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
+        """What the head reads from the encoder: the crystal vector (and, with
+        ``site_max``, the pooled site features' maxima)."""
+        return self.encoder(batch, local, site_max=self.site_max)
 
     def head_of(self, vectors: torch.Tensor, batch: Batch) -> torch.Tensor:
         """The head on crystal ``vectors`` and, where it reads them, the batch's features."""

@@ -19,7 +19,7 @@ from ..config import SiteNetConfig
 from ..data.batch import Batch
 from ..data.elements import element_features
 from ..runtime import derive_seeds
-from .layers import DistanceBasis, gather_rows, mlp, segment_mean
+from .layers import DistanceBasis, gather_rows, mlp, segment_max, segment_mean
 
 
 def _distinct_pairs(
@@ -151,6 +151,13 @@ class GlobalEncoder(nn.Module):
         hidden = self.post_pool(pooled)
         return self.mu(hidden), self.logvar(hidden)
 
+    def site_max(
+        self, site_vectors: torch.Tensor, row_crystal: torch.Tensor, n_crystals: int
+    ) -> torch.Tensor:
+        """``(B, pool_dim)``: each pooled feature's largest value over a crystal's sites,
+        where the mean would blur a property set by one extreme environment."""
+        return segment_max(self.pre_pool(site_vectors), row_crystal, n_crystals)
+
 
 class Critic(nn.Module):
     """Deep InfoMax score T = u_z(z) . u_c(c), both upscaled to a shared space."""
@@ -230,8 +237,11 @@ class SiteNetDIM(nn.Module):
     def global_parameters(self) -> list[nn.Parameter]:
         return [*self.global_.parameters(), *self.global_critic.parameters()]
 
-    def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
-        """The crystal vectors (B, global_dim): the deterministic mean mu, no noise.
+    def forward(
+        self, batch: Batch, local: Callable | None = None, site_max: bool = False
+    ) -> torch.Tensor:
+        """The crystal vectors (B, global_dim): the deterministic mean mu, no noise; with
+        ``site_max``, followed by the pooled features' maxima over sites (B, pool_dim).
 
         ``local`` replaces ``self.local`` (its compiled version, see ``Kernels``).
         """
@@ -240,7 +250,10 @@ class SiteNetDIM(nn.Module):
             batch.mask,
         )
         mu, _ = self.global_(site_mu, batch.row_crystal, batch.n_crystals)
-        return mu
+        if not site_max:
+            return mu
+        return torch.cat([mu, self.global_.site_max(site_mu, batch.row_crystal,
+                                                    batch.n_crystals)], dim=1)  # fmt: skip
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """What produces the vector: what fine-tuning trains (the critics are excluded)."""

@@ -78,7 +78,7 @@ class Supervised(Objective):
             raise ValueError("supervised training needs crystals packed with targets")
         if self.freeze_encoder:
             with torch.no_grad():
-                vectors = model.encoder(batch, kernels.local)
+                vectors = model.vectors(batch, kernels.local)
             out = model.head_of(vectors, batch).float()
         else:
             out = model(batch, kernels.local).float()

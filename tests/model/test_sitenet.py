@@ -349,3 +349,37 @@ def test_distinct_bonds_path_matches_every_pair(packed, model):
         if name in grads:
             torch.testing.assert_close(grads[name], param.grad, atol=1e-5, rtol=1e-4)
     model.zero_grad()
+
+
+# ---------------------------------------------------------------- the site-max readout
+def test_segment_max_is_each_segments_column_maximum():
+    from dimfeaturizer.model.layers import segment_max
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(12, 3)) - 5.0  # all negative: a zero start would show
+    segment = np.array([2, 0, 0, 1, 2, 2, 1, 0, 1, 1, 2, 0])
+    out = segment_max(torch.from_numpy(values), torch.from_numpy(segment), 3).numpy()
+    expected = np.stack([values[segment == k].max(axis=0) for k in range(3)])
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_site_max_readout_is_batch_invariant_and_wired_in(packed, model):
+    """The head's input with ``site_max``: the mean vector, then the pooled site features'
+    maxima, the same for a crystal alone or in a batch."""
+    from dimfeaturizer.model import SiteNetPredictor
+
+    predictor = SiteNetPredictor(model, 1, 8, site_max=True).eval()
+    assert predictor.head[0].in_features == CONFIG.vector_dim + CONFIG.pool_dim
+
+    def vectors(p):
+        batch = p.batch(np.arange(len(p)))
+        with torch.no_grad():
+            return predictor.vectors(batch).numpy()
+
+    together = vectors(packed)
+    apart = np.concatenate([vectors(packed.subset([i])) for i in range(len(packed))])
+    np.testing.assert_allclose(together, apart, atol=1e-6)
+    mean_only = encode_packed(model, packed, batch_sites=10_000, device=torch.device("cpu"))
+    np.testing.assert_allclose(together[:, : CONFIG.vector_dim], mean_only, atol=1e-6)
+    maxima = together[:, CONFIG.vector_dim:]
+    assert np.ptp(maxima, axis=0).max() > 1e-3  # differs between crystals

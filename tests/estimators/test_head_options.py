@@ -1,5 +1,7 @@
-"""``DIMRegressor(learned_std=True)``: each member learns the scale of its own error, and
-``predict(X, return_std=True)`` reports the mixture's std (tiny random-weight models)."""
+"""What the head may read and predict beyond the default: ``learned_std`` (each member
+learns the scale of its own error, and ``predict(X, return_std=True)`` reports the
+mixture's std) and ``site_max`` (the sites' maxima beside the mean vector); tiny
+random-weight models."""
 
 from __future__ import annotations
 
@@ -111,3 +113,16 @@ def test_objective_identity_without_it_is_unchanged():
     assert "learned_std" in Supervised(learned_std=True).identity()
     with pytest.raises(ValueError, match="regression"):
         Supervised(task="classification", learned_std=True)
+
+
+def test_site_max_round_trips(structures, e_form, tmp_path):
+    """A head that reads the sites' maxima saves, loads and predicts the same, and is not
+    the mean-only model."""
+    fast = {**FAST, "learned_std": False}
+    model = DIMRegressor(**fast, site_max=True).fit(structures, e_form)
+    assert not np.allclose(model.predict(structures),
+                           DIMRegressor(**fast).fit(structures, e_form).predict(structures))
+    model.save_pretrained(tmp_path / "saved")
+    loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
+    assert loaded.site_max
+    np.testing.assert_array_equal(loaded.predict(structures), model.predict(structures))
