@@ -262,7 +262,7 @@ def test_fine_tuned_models_push_and_load(hub, structures, mp_entries, tmp_path):
     trip, and its fine-tuned encoder is what DIMEncoder and supervised transfer load."""
     from dimfeaturizer import DIMClassifier, DIMRegressor
 
-    fast = dict(pretrained=None, epochs=2, device="cpu", random_state=0)
+    fast = dict(pretrained=None, epochs=2, device="cpu", random_state=0, n_models=1)
     y = np.array([e["e_form"] for e in mp_entries.values()])
     regressor = DIMRegressor(**fast).fit(structures, y)
     regressor.push_to_hub("org/eform")

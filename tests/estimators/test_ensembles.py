@@ -15,7 +15,7 @@ from dimfeaturizer.training import Supervised, TrainConfig, validation_split
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(pretrained=None, epochs=6, batch_sites=40, device="cpu", compile=False,
-            random_state=0)
+            random_state=0, n_models=1)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def e_form(mp_entries) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def ensemble(structures, e_form) -> DIMRegressor:
-    return DIMRegressor(**FAST, n_models=3, composition=True).fit(structures, e_form)
+    return DIMRegressor(**{**FAST, "n_models": 3}, composition=True).fit(structures, e_form)
 
 
 def _member_predictions(model: DIMRegressor, structures) -> np.ndarray:
@@ -45,7 +45,7 @@ def test_ensemble_mean_and_std_are_the_members(ensemble, structures):
 
 def test_member_zero_is_the_single_model(structures, e_form):
     single = DIMRegressor(**FAST).fit(structures, e_form)
-    pair = DIMRegressor(**FAST, n_models=2).fit(structures, e_form)
+    pair = DIMRegressor(**{**FAST, "n_models": 2}).fit(structures, e_form)
     np.testing.assert_array_equal(_member_predictions(pair, structures)[0],
                                   single.predict(structures))  # fmt: skip
     assert single.models_[0] is single.model_
@@ -54,8 +54,8 @@ def test_member_zero_is_the_single_model(structures, e_form):
 
 
 def test_members_in_parallel_processes_agree(structures, e_form):
-    one = DIMRegressor(**FAST, n_models=2).fit(structures, e_form)
-    two = DIMRegressor(**FAST, n_models=2, n_jobs=2).fit(structures, e_form)
+    one = DIMRegressor(**{**FAST, "n_models": 2}).fit(structures, e_form)
+    two = DIMRegressor(**{**FAST, "n_models": 2}, n_jobs=2).fit(structures, e_form)
     for a, b in zip(one.predict(structures, return_std=True),
                     two.predict(structures, return_std=True)):  # fmt: skip
         np.testing.assert_allclose(a, b, atol=1e-6)
@@ -97,7 +97,7 @@ def test_composition_reaches_the_head_standardised(ensemble, structures):
 
 def test_classifier_ensemble_averages_probabilities(structures, mp_entries):
     y = np.array(["metal" if e["gap"] == 0 else "non-metal" for e in mp_entries.values()])
-    clf = DIMClassifier(**FAST, n_models=2, composition=True).fit(structures, y)
+    clf = DIMClassifier(**{**FAST, "n_models": 2}, composition=True).fit(structures, y)
     proba = clf.predict_proba(structures)
     members = softmax(clf._outputs(structures).astype(np.float64), axis=2)
     np.testing.assert_allclose(proba, members.mean(axis=0), rtol=1e-10)

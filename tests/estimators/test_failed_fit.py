@@ -12,7 +12,7 @@ from dimfeaturizer.training import supervised as supervised_module
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(pretrained=None, epochs=3, batch_sites=40, device="cpu", compile=False,
-            random_state=0)
+            random_state=0, n_models=1)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def _same(before: dict, est) -> None:
                          ids=["single", "ensemble+composition"])
 def test_failed_refit_leaves_the_regressor_intact(structures, mp_entries, disordered, extra):
     y = np.array([e["e_form"] for e in mp_entries.values()])
-    model = DIMRegressor(**FAST, **extra).fit(structures[:10], y[:10])
+    model = DIMRegressor(**{**FAST, **extra}).fit(structures[:10], y[:10])
     before, pred = _snapshot(model), model.predict(structures[10:])
     with pytest.raises(StructureError, match="entry 10"):
         model.fit([*structures[:10], disordered], np.r_[y[:10], 0.0] * 100 + 50)

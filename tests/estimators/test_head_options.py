@@ -18,7 +18,7 @@ from dimfeaturizer.training.supervised import laplace_nll
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(pretrained=None, epochs=6, batch_sites=40, device="cpu", compile=False,
-            random_state=0, learned_std=True)
+            random_state=0, n_models=1, learned_std=True)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def e_form(mp_entries) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pair(structures, e_form) -> DIMRegressor:
-    return DIMRegressor(**FAST, n_models=2).fit(structures, e_form)
+    return DIMRegressor(**{**FAST, "n_models": 2}).fit(structures, e_form)
 
 
 def test_the_scale_that_minimises_the_loss_is_the_mean_absolute_error():

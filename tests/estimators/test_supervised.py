@@ -28,7 +28,7 @@ from dimfeaturizer import DIMClassifier, DIMEncoder, DIMRegressor, StructureErro
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(pretrained=None, epochs=8, batch_sites=40, device="cpu", compile=False,
-            random_state=0)
+            random_state=0, n_models=1)
 
 
 @pytest.mark.parametrize("estimator", [DIMRegressor, DIMClassifier], ids=lambda c: c.__name__)
@@ -149,10 +149,12 @@ def test_untrained_control_matches_dimencoder(structures, e_form):
         assert torch.equal(v, model.model_.encoder.state_dict()[k]), k
 
 
-def test_bundled_weights_fine_tune(structures, e_form):
+def test_bundled_weights_fine_tune_a_default_ensemble(structures, e_form):
+    """The defaults: the bundled weights, five members, and a std from their spread."""
     model = DIMRegressor(epochs=2, device="cpu", compile=False, random_state=0)
-    pred = model.fit(structures, e_form).predict(structures)
+    pred, std = model.fit(structures, e_form).predict(structures, return_std=True)
     assert model.config_.post_pool_hidden == 2048 and np.isfinite(pred).all()
+    assert len(model.models_) == 5 and (std > 0).all()
 
 
 def test_bad_input_names_the_entry(structures, e_form):
@@ -230,7 +232,7 @@ def test_auto_batches_keep_sixteen_steps_an_epoch_on_small_sets(structures, e_fo
     from dimfeaturizer.runtime import member_seeds
     from dimfeaturizer.training import validation_split
 
-    model = DIMRegressor(**{**FAST, "epochs": 1, "batch_sites": "auto"}, n_models=2)
+    model = DIMRegressor(**{**FAST, "epochs": 1, "batch_sites": "auto", "n_models": 2})
     model.fit(structures, e_form)
     n_prim = prepare_all(structures, list(range(len(structures))), SiteNetConfig()).n_prim
     for (_, train_seed), member in zip(member_seeds(0, 2), model.training_["members"]):

@@ -15,7 +15,7 @@ from dimfeaturizer.training import validation_split
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(pretrained=None, epochs=4, batch_sites=40, device="cpu", compile=False,
-            random_state=0)
+            random_state=0, n_models=1)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def skewed(mp_entries) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def power(structures, skewed) -> DIMRegressor:
-    return DIMRegressor(**FAST, n_models=2, target_transform="power").fit(structures, skewed)
+    return DIMRegressor(**{**FAST, "n_models": 2}, target_transform="power").fit(structures, skewed)
 
 
 def test_outputs_are_the_inverse_power_transform(power, structures, skewed):
@@ -58,7 +58,7 @@ def test_standard_is_unchanged_by_the_option(structures, skewed):
 
 
 def test_power_changes_what_is_learnt(power, structures, skewed):
-    standard = DIMRegressor(**FAST, n_models=2).fit(structures, skewed)
+    standard = DIMRegressor(**{**FAST, "n_models": 2}).fit(structures, skewed)
     assert not np.allclose(standard.predict(structures), power.predict(structures))
 
 
@@ -81,7 +81,7 @@ def test_outputs_far_outside_the_domain_stay_finite(power, skewed):
 
 
 def test_validation_mae_is_each_members_held_out_error(structures, skewed):
-    model = DIMRegressor(**FAST, n_models=2, target_transform="power").fit(structures,
+    model = DIMRegressor(**{**FAST, "n_models": 2}, target_transform="power").fit(structures,
                                                                            skewed)  # fmt: skip
     scores = model.training_["validation_mae"]
     assert len(scores) == 2

@@ -47,7 +47,7 @@ if len(sys.argv) > 4 and sys.argv[4] == "packing":  # sharded preprocessing, gat
     sys.exit(0)
 if len(sys.argv) > 4 and sys.argv[4] == "regressor":  # fine-tuning, the same way
     model = DIMRegressor(pretrained=None, epochs=epochs, batch_sites=batch_sites,
-                         progress=False, device="cpu", random_state=0)
+                         progress=False, device="cpu", random_state=0, n_models=1)
     model.fit(structures, [e["e_form"] for e in entries])
     (out / f"predictions-{rank}.json").write_text(json.dumps(
         {"predictions": model.predict(structures).tolist(), "history": model.history_}))
