@@ -9,6 +9,7 @@ import torch
 from scipy.special import softmax
 
 from dimfeaturizer import CompositionFeatures, DIMClassifier, DIMEncoder, DIMRegressor
+from dimfeaturizer.data.inputs import prepare_all
 from dimfeaturizer.estimators.supervised import COMPOSITION_CLIP, _train_member
 from dimfeaturizer.inference import encode
 from dimfeaturizer.training import Supervised, TrainConfig, validation_split
@@ -81,12 +82,15 @@ def test_composition_reaches_the_head_standardised(ensemble, structures):
     raw = magpie.transform(structures)
     assert ensemble.composition_mean_.shape == (len(magpie.feature_names_),)
     model = ensemble.models_[1]
-    assert model.head[0].in_features == model.encoder.config.vector_dim + raw.shape[1]
     z = np.nan_to_num((raw - ensemble.composition_mean_) / ensemble.composition_scale_)
     z = np.clip(z, -COMPOSITION_CLIP, COMPOSITION_CLIP).astype(np.float32)
-    v = encode(model.encoder, structures, device="cpu")
-    with torch.no_grad():
+    packed = prepare_all(structures, list(range(len(structures))), model.encoder.config)
+    with torch.no_grad():  # the vectors the head reads: the mean, then the sites' maxima
+        v = model.vectors(packed.batch(np.arange(len(packed)))).numpy()
         by_hand = model.head(torch.from_numpy(np.hstack([v, z]))).double().numpy()[:, 0]
+    config = model.encoder.config
+    assert v.shape[1] == config.vector_dim + config.pool_dim
+    assert model.head[0].in_features == v.shape[1] + raw.shape[1]
     np.testing.assert_allclose(_member_predictions(ensemble, structures)[1],
                                by_hand * ensemble.target_scale_[0] + ensemble.target_mean_[0],
                                rtol=1e-5, atol=1e-6)  # fmt: skip

@@ -119,9 +119,11 @@ def test_site_max_round_trips(structures, e_form, tmp_path):
     """A head that reads the sites' maxima saves, loads and predicts the same, and is not
     the mean-only model."""
     fast = {**FAST, "learned_std": False}
-    model = DIMRegressor(**fast, site_max=True).fit(structures, e_form)
-    assert not np.allclose(model.predict(structures),
-                           DIMRegressor(**fast).fit(structures, e_form).predict(structures))
+    model = DIMRegressor(**fast).fit(structures, e_form)
+    assert model.site_max  # the default
+    mean_only = DIMRegressor(**fast, site_max=False).fit(structures, e_form)
+    assert not np.allclose(model.predict(structures), mean_only.predict(structures))
+    assert mean_only.model_.head[0].in_features == mean_only.config_.vector_dim
     model.save_pretrained(tmp_path / "saved")
     loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
     assert loaded.site_max

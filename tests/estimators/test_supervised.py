@@ -25,6 +25,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from dimfeaturizer import DIMClassifier, DIMEncoder, DIMRegressor, StructureError
+from dimfeaturizer.data.inputs import prepare_all
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = dict(pretrained=None, epochs=8, batch_sites=40, device="cpu", compile=False,
@@ -76,10 +77,18 @@ def test_fit_predict_and_agreement_with_the_encoder(regressor, structures, e_for
     assert pred.shape == (len(structures),) and np.isfinite(pred).all()
     assert regressor.history_ and "val_l1" in regressor.history_[0]
     assert 0 <= regressor.best_epoch_ < 8
-    # the fine-tuned encoder, saved and read by DIMEncoder, gives the vectors the head reads
+    # the fine-tuned encoder, saved and read by DIMEncoder, gives the vectors the head
+    # reads (then, by default, the sites' maxima)
     regressor.save_pretrained(tmp_path)
     vectors = DIMEncoder(pretrained=tmp_path).fit().transform(structures)
-    expected = _head_on(vectors, regressor.model_) * regressor.target_scale_
+    model = regressor.model_
+    packed = prepare_all(structures, list(range(len(structures))), model.encoder.config)
+    with torch.no_grad():
+        read = model.vectors(packed.batch(np.arange(len(packed)))).numpy()
+    dim = model.encoder.config.vector_dim
+    assert model.site_max and read.shape[1] == dim + model.encoder.config.pool_dim
+    np.testing.assert_allclose(read[:, :dim], vectors, atol=1e-5)
+    expected = _head_on(read, model) * regressor.target_scale_
     np.testing.assert_allclose(pred, expected[:, 0] + regressor.target_mean_, atol=1e-5)
 
 
