@@ -284,10 +284,12 @@ def fine_tune(args: argparse.Namespace) -> int:
     # only what was given: the estimator holds every default
     params = {k: getattr(args, k) for k in ("n_models", "composition", "epochs",
                                             "adapt_epochs", "n_jobs", "device",
-                                            "target_transform")
-              if getattr(args, k) not in (None, False)}  # fmt: skip
-    if args.classify and "target_transform" in params:
-        raise SystemExit("--target-transform is for regression targets, not --classify")
+                                            "target_transform", "learned_std", "site_max")
+              if getattr(args, k) is not None}  # fmt: skip
+    for option in ("target_transform", "learned_std"):
+        if args.classify and option in params:
+            flag = "--" + option.replace("_", "-")
+            raise SystemExit(f"{flag} is for regression targets, not --classify")
     from .hub import DEFAULT_PRETRAINED
 
     pretrained = _pretrained(args.pretrained)
@@ -410,8 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--classify", action="store_true", help="class labels (DIMClassifier)")
     tune.add_argument("--n-models", type=int, default=None,
                       help="ensemble members; > 1 gives predict's std (default: DIMRegressor's)")
-    tune.add_argument("--composition", action="store_true",
+    tune.add_argument("--composition", action="store_true", default=None,
                       help="magpie composition descriptors into the head")
+    tune.add_argument("--learned-std", action="store_true", default=None,
+                      help="each member also learns its own error's size: a std from "
+                      "one model, closer to calibrated intervals from an ensemble")
+    tune.add_argument("--no-site-max", dest="site_max", action="store_false", default=None,
+                      help="the head reads the mean vector alone (better for properties "
+                      "of Materials Project-like crystals, e.g. formation energy)")
     tune.add_argument("--target-transform", choices=("standard", "power"), default=None,
                       help="power: Yeo-Johnson before standardising, for skewed targets "
                       "(default: DIMRegressor's)")

@@ -136,3 +136,30 @@ def test_fit_then_predict_with_std(tmp_path, mp_entries, capsys):
     assert main(["fit", str(folder), "--labels", str(tmp_path / "bad.csv"), "--out",
                  str(tmp_path / "m2")]) == 1  # fmt: skip
     assert "no structure for 1 label(s), e.g. ['nope']" in capsys.readouterr().err
+
+
+def test_fit_one_model_with_a_learned_std(tmp_path, mp_entries):
+    """--learned-std gives one model a std column; --no-site-max reaches the estimator;
+    both refused with --classify where they mean nothing."""
+    from dimfeaturizer import DIMRegressor
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = list(mp_entries)[:12]
+    for name in names:
+        mp_entries[name]["structure"].to(filename=str(folder / f"{name}.cif"))
+    pd.DataFrame({"name": names, "e_form": [mp_entries[n]["e_form"] for n in names]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    model = tmp_path / "model"
+    common = ["fit", str(folder), "--labels", str(tmp_path / "labels.csv"), "--out",
+              str(model), "--n-models", "1", "--epochs", "2", "--pretrained", "none",
+              "--device", "cpu"]  # fmt: skip
+    assert main([*common, "--learned-std", "--no-site-max"]) == 0
+    loaded = DIMRegressor.from_pretrained(model, device="cpu")
+    assert loaded.learned_std and not loaded.site_max and loaded.n_models == 1
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(folder), "--model", str(model), "-o", str(out)]) == 0
+    got = pd.read_csv(out, index_col=0)
+    assert list(got.columns) == ["prediction", "std"] and (got["std"] > 0).all()
+    with pytest.raises(SystemExit, match="--learned-std is for regression"):
+        main([*common, "--classify", "--learned-std"])
