@@ -45,3 +45,37 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
     --rows finetune --set epochs=100 --threads 2
 python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --validation --rows finetune --sizes 250 1000 --repeats 2 \
     --set epochs=100 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-defaults/chosen-epochs100
+# 2026-12-06, third session: the head reads the sites' maxima (site_max), one model first
+# (this phonons command ran while the default was still one model: n_models=1 in effect)
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-sitemax --unit cm-1 \
+    --rows finetune --set site_max=true --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-sitemax --unit meV/atom \
+    --rows finetune --set site_max=true n_models=1 --threads 2
+# an ensemble of five reading the sites' maxima: what DIMRegressor() became
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-sitemax --unit cm-1 \
+    --rows ensemble5 --set site_max=true n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-sitemax --unit meV/atom \
+    --rows ensemble5 --set site_max=true n_jobs=2 --threads 2
+# the schedule twice as long on top of it (in-fold validation reads it), one model, then five
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-sitemax100 --unit cm-1 \
+    --rows finetune power --set n_models=1 epochs=100 --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-sitemax100 --unit meV/atom \
+    --rows finetune --set n_models=1 epochs=100 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-sitemax100 --unit cm-1 \
+    --rows ensemble5 --set epochs=100 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-sitemax100 --unit meV/atom \
+    --rows ensemble5 --set epochs=100 n_jobs=2 --threads 2
+# the random start under today's defaults
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-sitemax --unit meV/atom \
+    --rows finetune_random --set n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-sitemax --unit cm-1 \
+    --rows finetune_random --set n_jobs=2 --threads 2
+# the MP protocol's choices (validation slice) and the README's table under today's defaults
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --validation --rows finetune --sizes 50 250 1000 --repeats 2 \
+    --set n_models=5 n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-defaults/ensemble5
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --validation --rows finetune --target e_form --sizes 250 --repeats 2 \
+    --set n_models=5 n_jobs=2 learned_std=true --n-jobs 1 --threads 2 --out benchmarks/results/transfer-defaults/ensemble5-learned-std
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --validation --rows finetune --sizes 50 250 1000 --repeats 2 \
+    --set n_models=1 site_max=true --n-jobs 1 --threads 2 --out benchmarks/results/transfer-defaults/site-max
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --set n_jobs=2 --n-jobs 1 --threads 2 \
+    --out benchmarks/results/transfer-ensemble-sitemax
