@@ -627,7 +627,8 @@ class DIMClassifier(ClassifierMixin, _FineTuned):
     """Structures -> classes: the pretrained encoder and a head fine-tuned end to end with
     cross-entropy (binary and multiclass; e.g. metal vs non-metal).
 
-    Parameters are those of ``DIMRegressor`` (without ``loss``), plus:
+    Parameters are those of ``DIMRegressor`` (without ``loss``, ``learned_std`` and
+    ``target_transform``), plus:
 
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
