@@ -49,9 +49,10 @@ def test_transfer_benchmark_runs_resumes_and_reports(data, tmp_path, capsys):
     assert {p.name for p in (out / "donors").iterdir()} == {
         "e_form", "gap", "e_form-ckpt", "gap-ckpt"
     }
-    assert (out / "donors" / "gap-ckpt" / "checkpoint.pt").is_file()
+    # (the default ensemble keeps one checkpoint per member)
+    assert (out / "donors" / "gap-ckpt" / "member-0" / "checkpoint.pt").is_file()
     summary = (out / "summary.md").read_text()
-    assert "fine-tuned from random weights" in summary and "CPU seconds" in summary
+    assert "fine-tuned from random weights" in summary and "Wall seconds" in summary
     assert (out / "boxplots.png").read_bytes()[:4] == b"\x89PNG"
     # the scored set is the protocol's test set; subsets come from the label pool
     stored = pickle.loads((out / "data.pkl").read_bytes())
