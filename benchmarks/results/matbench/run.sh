@@ -63,7 +63,8 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
     --rows finetune --set n_models=1 epochs=100 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-sitemax100 --unit cm-1 \
     --rows ensemble5 --set epochs=100 n_jobs=2 --threads 2
-# the MP protocol's choices (validation slice) and the README's table under today's defaults;
+# the MP protocol's choices (validation slice; run interleaved with the matbench rows above:
+# ensemble5 first, then learned-std and site-max) and the README's table under today's defaults;
 # the first two ran while site_max did not exist yet (the records' own command lines lack
 # site_max=false, which reproduces them today)
 python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --validation --rows finetune --sizes 50 250 1000 --repeats 2 \
