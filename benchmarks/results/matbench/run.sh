@@ -78,7 +78,7 @@ python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows 
 # jdft2d with five members at 100 epochs (run last, after the MP table)
 python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-sitemax100 --unit meV/atom \
     --rows ensemble5 --set epochs=100 n_jobs=2 --threads 2
-# NOT YET RUN (the session ended first): the random start under today's defaults
+# the random start under today's defaults (run last)
 python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-sitemax --unit meV/atom \
     --rows finetune_random --set n_jobs=2 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-sitemax --unit cm-1 \
