@@ -147,16 +147,20 @@ class GlobalEncoder(nn.Module):
     def forward(
         self, site_vectors: torch.Tensor, row_crystal: torch.Tensor, n_crystals: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = segment_mean(self.pre_pool(site_vectors), row_crystal, n_crystals)
-        hidden = self.post_pool(pooled)
-        return self.mu(hidden), self.logvar(hidden)
+        mu, logvar, _ = self.pooled(site_vectors, row_crystal, n_crystals)
+        return mu, logvar
 
-    def site_max(
-        self, site_vectors: torch.Tensor, row_crystal: torch.Tensor, n_crystals: int
-    ) -> torch.Tensor:
-        """``(B, pool_dim)``: each pooled feature's largest value over a crystal's sites,
-        where the mean would blur a property set by one extreme environment."""
-        return segment_max(self.pre_pool(site_vectors), row_crystal, n_crystals)
+    def pooled(
+        self, site_vectors: torch.Tensor, row_crystal: torch.Tensor, n_crystals: int,
+        site_max: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``forward``'s (mu, log sigma^2) and, with ``site_max``, each pooled feature's
+        largest value over a crystal's sites (B, pool_dim), where the mean would blur a
+        property set by one extreme environment; one pre-pool pass serves both."""
+        features = self.pre_pool(site_vectors)
+        hidden = self.post_pool(segment_mean(features, row_crystal, n_crystals))
+        maxima = segment_max(features, row_crystal, n_crystals) if site_max else None
+        return self.mu(hidden), self.logvar(hidden), maxima
 
 
 class Critic(nn.Module):
@@ -249,11 +253,9 @@ class SiteNetDIM(nn.Module):
             self.elements, batch.row_species, batch.neighbour_species, batch.distances,
             batch.mask,
         )
-        mu, _ = self.global_(site_mu, batch.row_crystal, batch.n_crystals)
-        if not site_max:
-            return mu
-        return torch.cat([mu, self.global_.site_max(site_mu, batch.row_crystal,
-                                                    batch.n_crystals)], dim=1)  # fmt: skip
+        mu, _, maxima = self.global_.pooled(site_mu, batch.row_crystal, batch.n_crystals,
+                                            site_max)  # fmt: skip
+        return mu if maxima is None else torch.cat([mu, maxima], dim=1)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """What produces the vector: what fine-tuning trains (the critics are excluded)."""
