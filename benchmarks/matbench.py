@@ -140,7 +140,8 @@ def fit_fold(row: str, fold: int, X: list, y: np.ndarray, overrides: dict, seed:
     if hasattr(model, "best_epoch_"):
         out.update(best_epoch=model.best_epoch_, epochs_run=len(model.history_))
         # in-fold: the members' MAE on their own held-out labels (what levers are chosen by)
-        out["val_mae"] = float(np.mean(model.training_["validation_mae"]))
+        held_out = model.training_["validation_mae"]  # empty with validation_fraction=0
+        out["val_mae"] = float(np.mean(held_out)) if held_out else None
     return out
 
 
@@ -157,7 +158,8 @@ def table(records: list[dict], task: str, unit: str) -> str:
         part = part.sort_values("fold")
         folds = " / ".join(f"{m:.1f}" for m in part["mae"])
         n = f"{len(part)} of 5" if len(part) < 5 else ""
-        val = part["val_mae"].mean() if "val_mae" in part else float("nan")
+        val = (pd.to_numeric(part["val_mae"]).mean() if "val_mae" in part  # None: none held out
+               else float("nan"))
         lines.append(f"| {LABELS.get(row, row)} | **{part['mae'].mean():.2f}** ± "
                      f"{part['mae'].std(ddof=0):.2f} {n}| {folds} | "
                      f"{'' if np.isnan(val) else f'{val:.2f}'} | "

@@ -57,9 +57,9 @@ OTHER = {"e_form": "gap", "gap": "e_form"}
 
 
 def gives_std(model) -> bool:
-    """Whether ``model.predict(X, return_std=True)`` has a std to give: an ensemble's
-    spread, or the members' learned error scale."""
-    return getattr(model, "n_models", 1) > 1 or getattr(model, "learned_std", False)
+    """Whether a fitted row's ``predict(X, return_std=True)`` has a std to give
+    (``DIMRegressor.has_std``; the frozen rows' pipelines have none)."""
+    return getattr(model, "has_std", False)
 
 
 def calibration(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:

@@ -330,7 +330,7 @@ def predict(args: argparse.Namespace) -> int:
         out = pd.DataFrame(proba, index=structures.index,
                            columns=[f"p_{c}" for c in model.classes_])  # fmt: skip
         out.insert(0, "prediction", model.classes_[proba.argmax(axis=1)])
-    elif len(model.models_) > 1 or model.learned_std:  # a spread, or learned errors
+    elif model.has_std:
         mean, std = model.predict(structures, return_std=True)
         out = pd.DataFrame({"prediction": mean, "std": std}, index=structures.index)
     else:

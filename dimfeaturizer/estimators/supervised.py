@@ -572,6 +572,13 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         z = outputs[:, :k].astype(np.float64)
         return prediction, np.abs(self._decode(z + spread) - self._decode(z - spread)) / 2
 
+    @property
+    def has_std(self) -> bool:
+        """Whether ``predict(X, return_std=True)`` has a std to give: an ensemble's spread,
+        or members that learned their own error (``learned_std``); fitted models only."""
+        check_is_fitted(self, "models_")
+        return len(self.models_) > 1 or self.models_[0].n_outputs > self.n_outputs_
+
     def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predictions, shape (n,) for 1-D ``y`` at fit, else (n, k): the members' mean.
 
@@ -583,7 +590,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         """
         check_is_fitted(self, "models_")
         learned = self.models_[0].n_outputs > self.n_outputs_
-        if return_std and len(self.models_) < 2 and not learned:
+        if return_std and not self.has_std:
             raise ValueError(
                 "return_std=True needs an ensemble (n_models >= 2) or learned_std=True: "
                 "one model has no spread to report"

@@ -50,6 +50,7 @@ def test_member_zero_is_the_single_model(structures, e_form):
     np.testing.assert_array_equal(_member_predictions(pair, structures)[0],
                                   single.predict(structures))  # fmt: skip
     assert single.models_[0] is single.model_
+    assert pair.has_std and not single.has_std
     with pytest.raises(ValueError, match="n_models >= 2"):
         single.predict(structures, return_std=True)
 
@@ -66,7 +67,7 @@ def test_ensemble_with_composition_round_trips(ensemble, structures, tmp_path):
     mean, std = ensemble.predict(structures, return_std=True)
     ensemble.save_pretrained(tmp_path / "saved")
     loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
-    assert loaded.n_models == 3 and loaded.composition
+    assert loaded.n_models == 3 and loaded.composition and loaded.has_std
     for a, b in zip(loaded.predict(structures, return_std=True), (mean, std)):
         np.testing.assert_array_equal(a, b)
     # the saved folder's encoder is the first member's, for DIMEncoder and transfer alike

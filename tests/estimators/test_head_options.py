@@ -79,6 +79,7 @@ def test_std_is_the_mixture_of_the_members(pair, structures):
 
 def test_one_model_reports_its_learned_std(structures, e_form):
     single = DIMRegressor(**FAST).fit(structures, e_form)
+    assert single.has_std  # one model, but it learned its own error
     mean, std = single.predict(structures, return_std=True)
     np.testing.assert_array_equal(mean, single.predict(structures))
     assert std.shape == mean.shape and (std > 0).all() and np.isfinite(std).all()
@@ -102,7 +103,7 @@ def test_learned_std_round_trips(pair, structures, tmp_path):
     expected = pair.predict(structures, return_std=True)
     pair.save_pretrained(tmp_path / "saved")
     loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
-    assert loaded.learned_std and loaded.n_models == 2
+    assert loaded.learned_std and loaded.n_models == 2 and loaded.has_std
     for a, b in zip(loaded.predict(structures, return_std=True), expected):
         np.testing.assert_array_equal(a, b)
 
