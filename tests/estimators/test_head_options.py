@@ -74,7 +74,7 @@ def test_std_is_the_mixture_of_the_members(pair, structures):
         std, np.sqrt(predictions.var(axis=0) + variances.mean(axis=0)), rtol=1e-10
     )
     assert pair.training_["objective_params"]["learned_std"] is True
-    assert "val_scale_nll" in pair.history_[0]
+    assert "train_scale_nll" in pair.history_[0]
 
 
 def test_one_model_reports_its_learned_std(structures, e_form):

@@ -81,8 +81,8 @@ def test_outputs_far_outside_the_domain_stay_finite(power, skewed):
 
 
 def test_validation_mae_is_each_members_held_out_error(structures, skewed):
-    model = DIMRegressor(**{**FAST, "n_models": 2}, target_transform="power").fit(structures,
-                                                                           skewed)  # fmt: skip
+    model = DIMRegressor(**{**FAST, "n_models": 2}, target_transform="power",
+                         validation_fraction=0.2).fit(structures, skewed)
     scores = model.training_["validation_mae"]
     assert len(scores) == 2
     for (_, train_seed), member, score in zip(member_seeds(0, 2), model.models_, scores):
@@ -90,3 +90,13 @@ def test_validation_mae_is_each_members_held_out_error(structures, skewed):
         raw = encode(member, [structures[i] for i in held_out], device="cpu")
         expected = np.mean(np.abs(model._decode(raw)[:, 0] - skewed[held_out]))
         assert score == pytest.approx(expected, rel=1e-9)
+
+
+def test_members_train_on_every_label_by_default(structures, skewed):
+    """validation_fraction=0 (the default): nothing held out, so no held-out score and no
+    validation loss; each member's last epochs, not an early stop, are kept."""
+    model = DIMRegressor(**FAST).fit(structures, skewed)
+    assert model.validation_fraction == 0
+    assert model.training_["validation_mae"] == []
+    assert not any(key.startswith("val_") for key in model.history_[0])
+    assert len(model.history_) == FAST["epochs"]

@@ -1,6 +1,7 @@
 """Which signals rank validation-slice errors at MP e_form N = 250: the spread of 5, 10 or
-more members (argv: repeat, N, members), and how rarely a crystal's elements occur in the training labels? (a check on
-the label pool's validation slice, never the test set; see README.md beside it)."""
+more members (argv: repeat, N, members), and how rarely a crystal's elements occur in the
+training labels? (a check on the label pool's validation slice, never the test set; see
+README.md beside it)."""
 
 import pickle
 import sys
