@@ -432,10 +432,10 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         ``pretrained=None``, its own encoder draw) and batch order (and, with
         ``validation_fraction``, its own held-out split), all seeded by ``random_state``;
         predictions are the members' mean and ``predict(X, return_std=True)`` gives their
-        spread. Preprocessing is shared. Five
-        members were better than one in 11 of 12 subsets of the protocol's validation
-        slice (up to 9 % at N = 1000) at 3-4 times the fit time
-        (``benchmarks/results/transfer-defaults/``); ``n_models=1`` for one quick model.
+        spread. Preprocessing is shared. Five members were better than one in 11 of 12
+        subsets of the protocol's validation slice (up to 9 % at N = 1000) at 3-4 times
+        the fit time (``benchmarks/results/transfer-defaults/``); ``n_models=1`` for one
+        quick model.
     composition : bool, default=False
         Feed the head matminer's magpie descriptors of each composition
         (``CompositionFeatures``, standardised on the training structures) beside the
