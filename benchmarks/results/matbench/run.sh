@@ -83,3 +83,19 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
     --rows finetune_random --set n_jobs=2 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-sitemax --unit cm-1 \
     --rows finetune_random --set n_jobs=2 --threads 2
+# 2026-12-06, fourth session: every member trains on every label (validation_fraction=0),
+# chosen on the MP protocol's validation slice (../transfer-defaults/README.md, run first),
+# then both tasks under it (now the default; the override pins it)
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --validation --rows finetune --sizes 50 250 1000 --repeats 2 \
+    --set n_models=5 n_jobs=2 site_max=true validation_fraction=0 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-defaults/full-data
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --validation --rows finetune --sizes 50 250 1000 --repeats 2 \
+    --set n_models=5 n_jobs=2 site_max=true --n-jobs 1 --threads 2 --out benchmarks/results/transfer-defaults/defaults
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-full-data --unit meV/atom \
+    --rows ensemble5 --set site_max=true validation_fraction=0 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-full-data --unit cm-1 \
+    --rows ensemble5 --set site_max=true validation_fraction=0 n_jobs=2 --threads 2
+# the README's MP table under the new defaults (the bar's cell, e_form N = 250, first)
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --target e_form --sizes 250 \
+    --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-full-data
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune \
+    --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-full-data
