@@ -39,7 +39,7 @@ def test_matbench_runs_resumes_and_reports(task, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["--data", str(path), "--rows", "ensemble5", "magpie_rf", "--folds", "0", "1",
             "--set", "epochs=2", "device=cpu", "n_models=2", "pretrained=null",
-            "--out", str(out)]  # fmt: skip
+            "validation_fraction=0.2", "--out", str(out)]  # fmt: skip
     assert matbench.main(argv) == 0
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     assert [(r["row"], r["fold"]) for r in records] == [
@@ -65,6 +65,19 @@ def test_matbench_runs_resumes_and_reports(task, tmp_path, capsys):
     assert matbench.main(other) == 0
     md = (out / "summary.md").read_text()
     assert "ensemble of 5" in md and "3 of 5" in md and md.count("python -m benchmarks") == 2
+
+
+def test_a_row_without_held_out_labels_reports_no_in_fold_score():
+    """validation_fraction=0 (the estimators' default) holds nothing out: the record's
+    val_mae is None and the table leaves its in-fold cell empty, beside a row that has it."""
+    records = [{"row": "ensemble5", "fold": f, "mae": 30.0 + f, "fit_s": 1.0, "val_mae": None}
+               for f in range(2)]
+    records += [{"row": "finetune", "fold": 0, "mae": 40.0, "fit_s": 1.0, "val_mae": 35.5}]
+    lines = matbench.table(records, "matbench_jdft2d", "meV/atom").splitlines()
+    ensemble = next(line for line in lines if line.startswith("| ensemble of 5"))
+    single = next(line for line in lines if line.startswith("| fine-tuned from the bundled"))
+    assert ensemble.split("|")[4].strip() == "" and "30.0 / 31.0" in ensemble
+    assert single.split("|")[4].strip() == "35.50"
 
 
 def test_a_file_without_one_target_column_is_refused(mp_entries, tmp_path):
