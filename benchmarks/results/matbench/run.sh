@@ -97,5 +97,7 @@ python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmark
 # the README's MP table under the new defaults (the bar's cell, e_form N = 250, first)
 python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --target e_form --sizes 250 \
     --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-full-data
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --sizes 50 100 250 \
+    --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-full-data
 python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune \
     --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-full-data
