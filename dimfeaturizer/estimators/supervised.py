@@ -579,11 +579,17 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         return prediction, np.abs(self._decode(z + spread) - self._decode(z - spread)) / 2
 
     @property
+    def _learns_std(self) -> bool:
+        """Whether the members' heads also output their error's log-scale (``learned_std``):
+        read off the fitted or loaded heads, so saved models need no extra key."""
+        return self.models_[0].n_outputs > self.n_outputs_
+
+    @property
     def has_std(self) -> bool:
         """Whether ``predict(X, return_std=True)`` has a std to give: an ensemble's spread,
         or members that learned their own error (``learned_std``); fitted models only."""
         check_is_fitted(self, "models_")
-        return len(self.models_) > 1 or self.models_[0].n_outputs > self.n_outputs_
+        return len(self.models_) > 1 or self._learns_std
 
     def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predictions, shape (n,) for 1-D ``y`` at fit, else (n, k): the members' mean.
@@ -595,7 +601,6 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         ``learned_std``.
         """
         check_is_fitted(self, "models_")
-        learned = self.models_[0].n_outputs > self.n_outputs_
         if return_std and not self.has_std:
             raise ValueError(
                 "return_std=True needs an ensemble (n_models >= 2) or learned_std=True: "
@@ -604,7 +609,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         predictions, stds = zip(*(self._member(outputs) for outputs in self._outputs(X)))
         members = np.stack(predictions)
         mean, std = members.mean(axis=0), members.std(axis=0)
-        if learned:  # the mixture's std: the members' spread and their own errors
+        if self._learns_std:  # the mixture's std: the members' spread and their own errors
             std = np.sqrt(std**2 + np.mean(np.stack(stds) ** 2, axis=0))
         if self._y_1d:
             mean, std = mean[:, 0], std[:, 0]
@@ -628,7 +633,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         self.target_scale_ = np.asarray(head["target_scale"], dtype=np.float64)
         self._y_1d = bool(head["target_1d"])
         self.n_outputs_ = len(self.target_mean_)
-        self.learned_std = self.models_[0].n_outputs > self.n_outputs_
+        self.learned_std = self._learns_std
         power = head.get("target_power")
         self.target_transform = "standard" if power is None else "power"
         self.target_lambdas_ = None if power is None else np.asarray(power["lambdas"])

@@ -8,25 +8,12 @@ import warnings
 
 import numpy as np
 import torch
+from check import CACHE, vectors  # beside this script (its folder is on sys.path)
 from scipy.stats import spearmanr
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.transfer import labelled
 from dimfeaturizer import DIMRegressor
-from dimfeaturizer.data.inputs import prepare_all
-
-CACHE = "benchmarks/results/transfer-defaults/ensemble5/data-validation.pkl"
-
-
-def vectors(model, structures) -> np.ndarray:
-    """What each member's head reads, in batches of 200 crystals."""
-    packed = prepare_all(structures, list(range(len(structures))), model.encoder.config)
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(packed), 200):
-            rows = np.arange(i, min(i + 200, len(packed)))
-            out.append(model.vectors(packed.batch(rows)).numpy())
-    return np.concatenate(out)
 
 
 def neighbours(train: np.ndarray, scored: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

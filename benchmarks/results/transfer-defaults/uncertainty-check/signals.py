@@ -8,12 +8,12 @@ import sys
 import warnings
 
 import numpy as np
+from check import CACHE  # beside this script (its folder is on sys.path)
 from scipy.stats import spearmanr
 
 from benchmarks.transfer import labelled
 from dimfeaturizer import DIMRegressor
 
-CACHE = "benchmarks/results/transfer-defaults/ensemble5/data-validation.pkl"
 OUT = "benchmarks/results/transfer-defaults/uncertainty-check/signals-{}-{}-{}.npz"
 
 
