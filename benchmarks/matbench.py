@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
           "DIMRegressor parameters beyond each row's own are in each record's `overrides`. "
           "Per-fold records (with predictions) in `records.jsonl`; the in-fold validation "
           "MAE is the members' error on their own held-out fifth of the training folds "
-          "(what a choice between rows may read; the test MAE may not).\n\n"
+          "(what a choice between rows may read; the test MAE may not), empty where the "
+          "members held nothing out (`validation_fraction=0`, the default).\n\n"
           + table(records, task, args.unit or target))  # fmt: skip
     write_report(out, md, command, [{k: v for k, v in r.items()
                                      if k not in ("test", "pred", "std")} for r in records])
