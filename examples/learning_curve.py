@@ -42,10 +42,13 @@ def composition_steps() -> list:
     ]
 
 
-def options(epochs: int, seed: int) -> dict:
+def options(epochs: int | None, seed: int) -> dict:
     """The four ways to go from structures to a property, by name. Each representation is
     scaled the way it needs: composition per column, the pretrained vector as a whole
-    (``VectorScaler``; per-column scaling blows up its many small dimensions)."""
+    (``VectorScaler``; per-column scaling blows up its many small dimensions). Fine-tuning
+    uses ``DIMRegressor``'s defaults, with ``epochs`` (the cosine schedule's length) only
+    where given."""
+    tuning = {} if epochs is None else {"epochs": epochs}
     ridge = RidgeCV(alphas=np.logspace(-3, 3, 13))
     structure = Pipeline([("dim", DIMEncoder()), ("scale", VectorScaler())])
     return {
@@ -58,11 +61,12 @@ def options(epochs: int, seed: int) -> dict:
             ])),
             ("ridge", ridge),
         ]),
-        "fine-tuned (DIMRegressor)": DIMRegressor(epochs=epochs, random_state=seed),
+        "fine-tuned (DIMRegressor)": DIMRegressor(random_state=seed, **tuning),
     }
 
 
-def curves(X, y, sizes, test_size: int, repeats: int, epochs: int, seed: int) -> pd.DataFrame:
+def curves(X, y, sizes, test_size: int, repeats: int, epochs: int | None,
+           seed: int) -> pd.DataFrame:
     """One row per option, N and repeat: the test MAE."""
     split = ShuffleSplit(n_splits=repeats, test_size=test_size, random_state=seed)
     rows = []
@@ -114,7 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-rows", type=int, default=None,
                    help="use the first K rows of the dataframe only")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=200, help="fine-tuning epoch cap")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="fine-tuning epochs, the length of the cosine schedule "
+                        "(default: DIMRegressor's own, 50)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="learning_curve.png")
     p.add_argument("--table", default=None, help="also write every MAE to this CSV")
@@ -130,8 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     X = list(df[args.structure_column])
     y = df[args.target].to_numpy(dtype=float)
     table = curves(X, y, args.sizes, args.test_size, args.repeats, args.epochs, args.seed)
+    tuning = "default epochs" if args.epochs is None else f"{args.epochs} epochs"
     caption = (f"{len(df)} crystals, {args.test_size} held out per repeat, "
-               f"{args.repeats} repeats, fine-tuning cap {args.epochs} epochs")
+               f"{args.repeats} repeats, fine-tuning with {tuning}")
     plot(table, args.out, args.target, caption)
     if args.table:
         table.to_csv(args.table, index=False)
