@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None,
                    help="fine-tuning epochs, the length of the cosine schedule "
-                        "(default: DIMRegressor's own, 50)")
+                        "(default: DIMRegressor's own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="learning_curve.png")
     p.add_argument("--table", default=None, help="also write every MAE to this CSV")
