@@ -147,3 +147,13 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
     --rows ensemble5 --seed 1 --set n_jobs=2 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-seed1 --unit cm-1 \
     --rows ensemble5 --seed 1 --set n_jobs=2 --threads 2
+# 2026-12-07, sixth session: the MIN_BATCHES = 32 candidate on a second seed, inside the
+# training folds only (the rule in ../transfer-defaults/README.md, written first)
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-seed1-held-out --unit cm-1 \
+    --rows ensemble5 --seed 1 --set validation_fraction=0.2 n_jobs=2 --threads 2
+patched $P python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-min-batches-32-seed1-held-out --unit cm-1 \
+    --rows ensemble5 --seed 1 --set validation_fraction=0.2 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-seed1-held-out --unit meV/atom \
+    --rows ensemble5 --seed 1 --set validation_fraction=0.2 n_jobs=2 --threads 2
+patched $P python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-min-batches-32-seed1-held-out --unit meV/atom \
+    --rows ensemble5 --seed 1 --set validation_fraction=0.2 n_jobs=2 --threads 2
