@@ -234,8 +234,8 @@ def test_regressor_resumes_its_checkpoint_and_refuses_another_start(structures, 
         other.fit(structures, e_form)
 
 
-def test_auto_batches_keep_sixteen_steps_an_epoch_on_small_sets(structures, e_form):
-    """``batch_sites="auto"``: 512 sites, or the training split's sites over 16 where that
+def test_auto_batches_keep_32_steps_an_epoch_on_small_sets(structures, e_form):
+    """``batch_sites="auto"``: 512 sites, or the training split's sites over 32 where that
     is fewer; each member records what it used."""
     from dimfeaturizer.config import SiteNetConfig
     from dimfeaturizer.data.inputs import prepare_all
@@ -247,7 +247,7 @@ def test_auto_batches_keep_sixteen_steps_an_epoch_on_small_sets(structures, e_fo
     n_prim = prepare_all(structures, list(range(len(structures))), SiteNetConfig()).n_prim
     for (_, train_seed), member in zip(member_seeds(0, 2), model.training_["members"]):
         train, _ = validation_split(len(structures), model.validation_fraction, train_seed)
-        expected = min(512, int(n_prim[train].sum()) // 16)
+        expected = min(512, int(n_prim[train].sum()) // 32)
         assert 1 <= expected < 512 and member["batch_sites"] == expected
     assert model.training_["history"][0]["learning_rate"] == model.learning_rate
     fixed = DIMRegressor(**{**FAST, "epochs": 1}).fit(structures, e_form)
