@@ -166,3 +166,17 @@ python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows 
     --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-min-batches-32
 python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --sizes 50 100 250 \
     --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-min-batches-32
+# under the new default: the random start (every label), composition in the head (in-fold
+# validation: its rule in ../transfer-defaults/README.md, written first), a second seed
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-min-batches-32 --unit meV/atom \
+    --rows finetune_random --set n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-min-batches-32 --unit cm-1 \
+    --rows finetune_random --set n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-min-batches-32-held-out --unit meV/atom \
+    --rows composition_ensemble5 --set validation_fraction=0.2 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-min-batches-32-held-out --unit cm-1 \
+    --rows composition_ensemble5 --set validation_fraction=0.2 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-min-batches-32-seed1 --unit meV/atom \
+    --rows ensemble5 --seed 1 --set n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-min-batches-32-seed1 --unit cm-1 \
+    --rows ensemble5 --seed 1 --set n_jobs=2 --threads 2
