@@ -180,3 +180,4 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
     --rows ensemble5 --seed 1 --set n_jobs=2 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-min-batches-32-seed1 --unit cm-1 \
     --rows ensemble5 --seed 1 --set n_jobs=2 --threads 2
+# (composition in the head: its rule not met, stays off; see ../transfer-defaults/README.md)
