@@ -158,8 +158,10 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
 patched $P python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-min-batches-32-seed1-held-out --unit meV/atom \
     --rows ensemble5 --seed 1 --set validation_fraction=0.2 n_jobs=2 --threads 2
 # The rule was met (phonons in-fold lower in 4 of 5 folds, 40.07 -> 35.26; jdft2d 39.36 ->
-# 39.33): MIN_BATCHES = 32 is the package's default from here on (the patch is no longer
-# needed), and *-min-batches-32/ (seed 0, every label) are the default's matbench rows.
+# 39.33): MIN_BATCHES = 32 is the package's default from here on (dd746a6), and
+# *-min-batches-32/ (seed 0, every label) are the default's matbench rows. Everything
+# above this line ran with MIN_BATCHES = 16 (the `patched` commands with 32): to replay it,
+# check out ab8f814 first (there the patch still applies and the baselines take 16 steps).
 # The README's MP table at N <= 250 under it (N = 1000 keeps 512-site batches), the bar's
 # cell first:
 python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --target e_form --sizes 250 \
