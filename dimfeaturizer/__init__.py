@@ -17,7 +17,7 @@ from .estimators import (
     VectorScaler,
 )
 from .exceptions import StructureError
-from .hub import DEFAULT_PRETRAINED
+from .hub import DEFAULT_PRETRAINED, GEOMETRY_PRETRAINED
 
 __all__ = [
     "CompositionFeatures",
@@ -26,6 +26,7 @@ __all__ = [
     "DIMEncoder",
     "DIMRegressor",
     "DeepInfoMaxFeaturizer",
+    "GEOMETRY_PRETRAINED",
     "SiteNetConfig",
     "StructureError",
     "VectorScaler",

@@ -11,14 +11,21 @@ import time
 import warnings
 
 
-def _encoder_args(parser: argparse.ArgumentParser, untrained_default: bool = False) -> None:
+def _encoder_args(parser: argparse.ArgumentParser, untrained_default: bool = False,
+                  starts: bool = False) -> None:
+    """``--pretrained`` and friends (``starts``: one or more, the members' starts in turn,
+    by default the fine-tuning estimators')."""
     from .hub import DEFAULT_PRETRAINED, bundled_models
 
+    default = "none" if untrained_default else DEFAULT_PRETRAINED
+    shown = "DIMRegressor's: " + " ".join(_fine_tuning_starts()) if starts else default
     parser.add_argument(
         "--pretrained",
-        default="none" if untrained_default else DEFAULT_PRETRAINED,
-        help=f"bundled name ({', '.join(bundled_models())}), folder or Hub repo id; "
-        f"'none' = random weights (default: {'none' if untrained_default else DEFAULT_PRETRAINED})",
+        nargs="+" if starts else None,
+        default=None if starts else default,
+        help=f"bundled name ({', '.join(bundled_models())}), folder or Hub repo id"
+        f"{'; several: the members start from each in turn' if starts else ''}; "
+        f"'none' = random weights (default: {shown})",
     )
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag, commit)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
@@ -26,6 +33,12 @@ def _encoder_args(parser: argparse.ArgumentParser, untrained_default: bool = Fal
 
 def _pretrained(value: str) -> str | None:
     return None if value.lower() == "none" else value
+
+
+def _fine_tuning_starts() -> tuple:
+    from .estimators.supervised import FINE_TUNING
+
+    return tuple(FINE_TUNING["pretrained"])
 
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".pq")
@@ -292,11 +305,14 @@ def fine_tune(args: argparse.Namespace) -> int:
             raise SystemExit(f"{flag} is for regression targets, not --classify")
     from .hub import DEFAULT_PRETRAINED
 
-    pretrained = _pretrained(args.pretrained)
-    if pretrained is None:  # 'none': the bundled architecture from random weights
-        params["config"] = DEFAULT_PRETRAINED
-    model = estimator(pretrained=pretrained, revision=args.revision, random_state=args.seed,
-                      **params)  # fmt: skip
+    starts = [_pretrained(p) for p in args.pretrained or ()]
+    if starts == [None]:  # 'none': the bundled architecture from random weights
+        params.update(pretrained=None, config=DEFAULT_PRETRAINED)
+    elif None in starts:
+        raise SystemExit("--pretrained none stands alone: it cannot be mixed with weights")
+    elif starts:
+        params["pretrained"] = starts[0] if len(starts) == 1 else tuple(starts)
+    model = estimator(revision=args.revision, random_state=args.seed, **params)
     t0 = time.perf_counter()
     model.fit(X, y if args.classify else np.asarray(y, dtype=float),
               unlabelled=unlabelled if args.adapt_epochs and len(unlabelled) else None)  # fmt: skip
@@ -428,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--epochs", type=int, default=None, help="default: the estimator's")
     tune.add_argument("--n-jobs", type=int, default=None, help="members trained at once")
     tune.add_argument("--seed", type=int, default=0, help="default: 0")
-    _encoder_args(tune)
+    _encoder_args(tune, starts=True)
     tune.set_defaults(device=None)
     tune.set_defaults(func=fine_tune)
     pred = sub.add_parser("predict", help="a saved fine-tuned model + structures -> predictions")

@@ -69,6 +69,11 @@ class SiteNetConfig:
         if self.distance_basis_max <= 0:
             raise ValueError(f"distance_basis_max must be > 0, got {self.distance_basis_max}")
 
+    def inputs(self) -> tuple:
+        """The input-construction fields: two encoders take the same prepared arrays only
+        where these agree."""
+        return (self.max_sites, self.max_cell_sites, self.symprec)
+
     @property
     def vector_dim(self) -> int:
         """Width of the encoder's output vector: the crystal mean mu."""

@@ -38,6 +38,8 @@ HEAD_PREFIX = "head."
 MEMBER_PREFIX = "member."  # an ensemble's members after the first: member.<i>.<its keys>
 # bundled in pretrained/; the model card says how it was trained and how it scores
 DEFAULT_PRETRAINED = "sitenet-dim-mp25k-wide-2026.11"
+# the second bundled encoder (a distance basis; pretrained to reject perturbed geometries)
+GEOMETRY_PRETRAINED = "sitenet-dim-mp25k-wide-geometry-2026.12"
 # earlier names of bundled models, still loadable (the weights left preview unchanged)
 RENAMED = {"sitenet-dim-mp25k-wide-2026.11-preview": "sitenet-dim-mp25k-wide-2026.11"}
 
@@ -92,6 +94,10 @@ def save_pretrained(
             shape.update(n_features=model.n_features, n_models=1 + len(members))
         if model.site_max:
             shape["site_max"] = True
+        others = {str(i): m.encoder.config.to_dict() for i, m in enumerate(members, start=1)
+                  if m.encoder.config != encoder.config}  # fmt: skip
+        if others:  # members started from other weights: their architectures, by member
+            shape["member_models"] = others
         extra["head"] = {**extra.get("head", {}), **shape}
     for i, member in enumerate(members, start=1):
         state.update({f"{MEMBER_PREFIX}{i}.{k}": v for k, v in member.state_dict().items()})
@@ -387,7 +393,9 @@ def load_predictors(
     models = [first.eval()]
     for i in range(1, head.get("n_models", 1)):
         prefix = f"{MEMBER_PREFIX}{i}."
-        member = SiteNetPredictor(SiteNetDIM(first.encoder.config), *shape)
+        config = head.get("member_models", {}).get(str(i))
+        architecture = first.encoder.config if config is None else SiteNetConfig.from_dict(config)
+        member = SiteNetPredictor(SiteNetDIM(architecture), *shape)
         member.load_state_dict(
             {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)},
             strict=True,

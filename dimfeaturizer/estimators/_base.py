@@ -66,14 +66,14 @@ class WeightsSource(BaseEstimator):
             local_files_only=self.local_files_only,
         )
 
-    def _start_encoder(self, model_seed: int) -> SiteNetDIM:
-        """The bundled, saved or Hub weights; random weights (``model_seed``) for
-        ``pretrained=None``."""
+    def _start_encoder(self, pretrained, model_seed: int) -> SiteNetDIM:
+        """The bundled, saved or Hub weights ``pretrained`` (one entry of the estimator's
+        ``pretrained``); random weights (``model_seed``) for ``None``."""
         config = self._architecture()
-        if self.pretrained is None:
+        if pretrained is None:
             return initialised_model(config, model_seed)
         model = hub.load_pretrained(
-            self.pretrained,
+            pretrained,
             revision=self.revision,
             cache_dir=self.cache_dir,
             local_files_only=self.local_files_only,
@@ -121,7 +121,7 @@ class WeightsSource(BaseEstimator):
             "objective_params": {
                 k: list(v) if isinstance(v, tuple) else v for k, v in vars(objective).items()
             },
-            "started_from": None if self.pretrained is None else str(self.pretrained),
+            "started_from": _json_start(self.pretrained),
             "random_state": _json_random_state(self.random_state),
             "n_structures": n_structures,
             "best_epoch": result.best_epoch,
@@ -137,3 +137,9 @@ def _json_random_state(random_state) -> int | str | None:
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return None if random_state is None else int(random_state)
     return "RandomState instance"
+
+
+def _json_start(pretrained) -> str | list[str] | None:
+    if isinstance(pretrained, (tuple, list)):
+        return [str(p) for p in pretrained]
+    return None if pretrained is None else str(pretrained)

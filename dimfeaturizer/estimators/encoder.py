@@ -148,7 +148,7 @@ compile, checkpoint_dir
         objective = DeepInfoMax(alpha=self.alpha, beta=self.beta,
                                 false_samples=tuple(self.false_samples),
                                 displacement=self.displacement, strain=self.strain)
-        model = self._start_encoder(model_seed)
+        model = self._start_encoder(self.pretrained, model_seed)
         history, best_epoch, training = [], -1, None  # assigned once the fit succeeded
         if not self.frozen:
             if X is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import replace
 from numbers import Integral, Real
 from pathlib import Path
@@ -43,10 +44,14 @@ TARGET_MARGIN = 1.0
 # phonons' training folds on two seeds, level on jdft2d's and on the MP validation slice)
 AUTO_BATCH_SITES = 512
 MIN_BATCHES = 32
+# where the encoder starts: one set of weights (None: random), or several for the members
+# to start from in turn
+Starts = str | os.PathLike | Sequence[str | os.PathLike] | None
 # the fine-tuning defaults of both estimators, in one place (the schedule, the ensemble
-# and validation_fraction were chosen on the MP protocol's validation slice, site_max on
-# matbench's training folds: benchmarks/results/transfer-defaults/)
+# and validation_fraction were chosen on the MP protocol's validation slice, site_max and
+# the members' two starts on matbench's training folds: benchmarks/results/transfer-defaults/)
 FINE_TUNING = {
+    "pretrained": (hub.DEFAULT_PRETRAINED, hub.GEOMETRY_PRETRAINED),
     "hidden": 64,
     "freeze_encoder": False,
     "epochs": 50,
@@ -74,6 +79,7 @@ class _FineTuned(WeightsSource):
 
     _parameter_constraints: dict = {
         **WEIGHTS_CONSTRAINTS,
+        "pretrained": [*WEIGHTS_CONSTRAINTS["pretrained"], tuple, list],
         "hidden": [Interval(Integral, 1, None, closed="left")],
         "freeze_encoder": ["boolean"],
         "epochs": [Interval(Integral, 1, None, closed="left")],
@@ -117,16 +123,17 @@ class _FineTuned(WeightsSource):
                 f"fine-tuning needs at least 2 labelled structures, got {len(entries)}"
             )
         seeds = member_seeds(self.random_state, self.n_models)
-        first = self._start_encoder(seeds[0][0])
-        config = first.config
+        starts = self._member_starts()
+        encoders = [self._start_encoder(start, seed) for start, (seed, _) in zip(starts, seeds)]
+        config = encoders[0].config
+        _check_same_inputs(encoders, starts)
         check_all(entries, labels, config)
-        if self.adapt_epochs:  # every member starts from the one adapted encoder
+        if self.adapt_epochs:  # each start adapted once; its members begin from that copy
             extra, extra_labels = ([], []) if unlabelled is None else as_structure_list(unlabelled)
             check_all(extra, [f"unlabelled {lab}" for lab in extra_labels], config)
-            adapted = self._adapt(entries + extra, seeds[0][0])
-            encoders = [copy.deepcopy(adapted) for _ in seeds]
-        else:
-            encoders = [first] + [self._start_encoder(seed) for seed, _ in seeds[1:]]
+            adapted = {start: self._adapt(entries + extra, seeds[0][0], start)
+                       for start in dict.fromkeys(starts)}  # fmt: skip
+            encoders = [copy.deepcopy(adapted[start]) for start in starts]
         fitted: dict = {"composition_mean_": None, "composition_scale_": None}
         features = None
         if self.composition:
@@ -186,13 +193,24 @@ class _FineTuned(WeightsSource):
         fitted.pop("_validation", None)
         vars(self).update(fitted)
 
-    def _adapt(self, entries: list, seed: int):
+    def _member_starts(self) -> list:
+        """Each member's start: ``pretrained``, or a sequence's entries in turn."""
+        if not isinstance(self.pretrained, (tuple, list)):
+            return [self.pretrained] * self.n_models
+        if not self.pretrained or any(p is None for p in self.pretrained):
+            raise ValueError(
+                f"pretrained={self.pretrained!r}: a sequence needs at least one entry and "
+                "holds weights only (pass None alone for random weights)"
+            )
+        return [self.pretrained[i % len(self.pretrained)] for i in range(self.n_models)]
+
+    def _adapt(self, entries: list, seed: int, pretrained):
         """Domain-adaptive pretraining: ``adapt_epochs`` of Deep InfoMax (the encoder's
-        own objective and defaults) on the user's structures, from where the fit starts."""
+        own objective and defaults) on the user's structures, from ``pretrained``."""
         from .encoder import DIMEncoder
 
         adapter = DIMEncoder(
-            pretrained=self.pretrained, revision=self.revision, cache_dir=self.cache_dir,
+            pretrained=pretrained, revision=self.revision, cache_dir=self.cache_dir,
             local_files_only=self.local_files_only, config=self.config, frozen=False,
             epochs=self.adapt_epochs, device=self.device, amp=self.amp, compile=self.compile,
             checkpoint_dir=None if self.checkpoint_dir is None
@@ -279,6 +297,18 @@ class _FineTuned(WeightsSource):
         tags.input_tags.two_d_array = False  # X is a sequence of pymatgen Structures
         tags.input_tags.one_d_array = True
         return tags
+
+
+def _check_same_inputs(encoders: list, starts: list) -> None:
+    """The members share one preprocessing, so every start must build its inputs alike."""
+    first = encoders[0].config.inputs()
+    for encoder, start in zip(encoders[1:], starts[1:]):
+        if encoder.config.inputs() != first:
+            raise ValueError(
+                f"pretrained {start!r} builds its inputs with {encoder.config.inputs()}, "
+                f"{starts[0]!r} with {first} (max_sites, max_cell_sites, symprec): the "
+                "members of one ensemble share their preprocessing"
+            )
 
 
 def _with_head(
@@ -369,13 +399,20 @@ class DIMRegressor(RegressorMixin, _FineTuned):
 
     Parameters
     ----------
-    pretrained : str, path or None, default=DEFAULT_PRETRAINED
-        Where the encoder starts: the bundled weights, a folder or Hub repo written by
+    pretrained : str, path, sequence of them, or None, \
+            default=(DEFAULT_PRETRAINED, GEOMETRY_PRETRAINED)
+        Where the encoder starts: bundled weights, a folder or Hub repo written by
         ``save_pretrained`` (a ``DIMEncoder``'s, or a fitted ``DIMRegressor``'s /
         ``DIMClassifier``'s, whose fine-tuned encoder then starts this fit: supervised
         transfer), or ``None`` for random weights of the same architecture drawn from
         ``random_state`` (the transfer control; pass ``config=DEFAULT_PRETRAINED`` for the
-        bundled architecture).
+        bundled architecture). A sequence: member ``i`` starts from entry ``i`` modulo its
+        length (their preprocessing must agree). By default members alternate between the
+        two bundled encoders (member 0, and a single model, from the default weights):
+        each is best on another matbench task, and members that start apart disagree more
+        where they are wrong. Pass ``GEOMETRY_PRETRAINED`` alone for a property set by
+        bond lengths and stiffness (phonons), ``DEFAULT_PRETRAINED`` alone for properties
+        of Materials Project-like crystals.
     revision, cache_dir, local_files_only, config
         As in ``DIMEncoder``.
     hidden : int, default=64
@@ -493,7 +530,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
 
     def __init__(
         self,
-        pretrained: str | os.PathLike | None = hub.DEFAULT_PRETRAINED,
+        pretrained: Starts = FINE_TUNING["pretrained"],
         *,
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
@@ -673,7 +710,7 @@ class DIMClassifier(ClassifierMixin, _FineTuned):
 
     def __init__(
         self,
-        pretrained: str | os.PathLike | None = hub.DEFAULT_PRETRAINED,
+        pretrained: Starts = FINE_TUNING["pretrained"],
         *,
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,

@@ -8,7 +8,13 @@ import pytest
 import torch
 from scipy.special import softmax
 
-from dimfeaturizer import CompositionFeatures, DIMClassifier, DIMEncoder, DIMRegressor
+from dimfeaturizer import (
+    CompositionFeatures,
+    DIMClassifier,
+    DIMEncoder,
+    DIMRegressor,
+    SiteNetConfig,
+)
 from dimfeaturizer.data.inputs import prepare_all
 from dimfeaturizer.estimators.supervised import COMPOSITION_CLIP, _train_member
 from dimfeaturizer.inference import encode
@@ -138,3 +144,50 @@ def test_adaptation_uses_the_unlabelled_structures(structures, e_form):
     assert more.training_["adapt_epochs"] == 2
     with pytest.raises(Exception, match="unlabelled"):
         DIMRegressor(**FAST, adapt_epochs=1).fit(labelled, e_form[:10], unlabelled=["x"])
+
+
+@pytest.fixture(scope="module")
+def two_starts(tmp_path_factory) -> tuple:
+    """Two saved random encoders of different architectures, the same preprocessing."""
+    folder = tmp_path_factory.mktemp("starts")
+    plain = DIMEncoder(pretrained=None, random_state=1).fit()
+    basis = DIMEncoder(pretrained=None, config=SiteNetConfig(distance_basis=8),
+                       random_state=2).fit()  # fmt: skip
+    plain.save_pretrained(folder / "plain")
+    basis.save_pretrained(folder / "basis")
+    return folder / "plain", folder / "basis"
+
+
+def test_members_start_from_the_starts_in_turn(two_starts, structures, e_form, tmp_path):
+    model = DIMRegressor(**{**FAST, "n_models": 3, "pretrained": two_starts},
+                         freeze_encoder=True).fit(structures, e_form)  # fmt: skip
+    starts = [DIMEncoder(pretrained=p).fit().model_ for p in two_starts]
+    for member, start in zip(model.models_, [starts[0], starts[1], starts[0]]):
+        assert member.encoder.config == start.config
+        for k, v in start.state_dict().items():  # frozen: each member's start, untouched
+            assert torch.equal(v, member.encoder.state_dict()[k]), k
+    assert model.training_["started_from"] == [str(p) for p in two_starts]
+    # one model starts from the first entry
+    single = DIMRegressor(**{**FAST, "pretrained": two_starts}).fit(structures, e_form)
+    alone = DIMRegressor(**{**FAST, "pretrained": two_starts[0]}).fit(structures, e_form)
+    np.testing.assert_array_equal(single.predict(structures), alone.predict(structures))
+    # saved and loaded with each member's own architecture
+    mean, std = model.predict(structures, return_std=True)
+    model.save_pretrained(tmp_path / "saved")
+    loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
+    assert [m.encoder.config.distance_basis for m in loaded.models_] == [0, 8, 0]
+    for a, b in zip(loaded.predict(structures, return_std=True), (mean, std)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_starts_must_share_their_preprocessing(two_starts, structures, e_form, tmp_path):
+    other = tmp_path / "other"
+    DIMEncoder(pretrained=None, config=SiteNetConfig(max_sites=30), random_state=0).fit(
+    ).save_pretrained(other)
+    fitted = DIMRegressor(**FAST).fit(structures, e_form)
+    before = fitted.predict(structures)
+    for bad, match in [((two_starts[0], other), "share their preprocessing"),
+                       ((), "at least one entry"), ((two_starts[0], None), "None alone")]:
+        with pytest.raises(ValueError, match=match):
+            fitted.set_params(pretrained=bad, n_models=2).fit(structures, e_form)
+        np.testing.assert_array_equal(fitted.predict(structures), before)  # left intact
