@@ -98,28 +98,35 @@ def _data(path: str) -> dict:
         return pickle.load(fh)
 
 
-def _regressor(row: str, target: str, repeat: int, pretrained: str, donors: Path,
+def _starts(pretrained: str | None) -> dict:
+    """DIMRegressor's ``pretrained`` argument: ``--pretrained`` if given, else its own default."""
+    return {} if pretrained is None else {"pretrained": pretrained}
+
+
+def _regressor(row: str, target: str, repeat: int, pretrained: str | None, donors: Path,
                overrides: dict):
     from dimfeaturizer.estimators import DIMRegressor
+    from dimfeaturizer.hub import DEFAULT_PRETRAINED
 
     start = {
-        "finetune": pretrained,
-        "finetune_random": None,
-        "finetune_transfer": str(donors / OTHER[target]),
-        "finetune_frozen": pretrained,
+        "finetune": _starts(pretrained),
+        "finetune_random": {"pretrained": None, "config": pretrained or DEFAULT_PRETRAINED},
+        "finetune_transfer": {"pretrained": str(donors / OTHER[target])},
+        "finetune_frozen": _starts(pretrained),
     }[row]
-    extra = {"config": pretrained} if start is None else {}
-    return DIMRegressor(start, random_state=repeat, freeze_encoder=row == "finetune_frozen",
-                        **extra, **overrides)
+    return DIMRegressor(random_state=repeat, freeze_encoder=row == "finetune_frozen",
+                        **start, **overrides)
 
 
-def _frozen(row: str, repeat: int, pretrained: str, cache_dir: str):
+def _frozen(row: str, repeat: int, pretrained: str | None, cache_dir: str):
     """A frozen row: the cached featuriser (``magpie+dim``: both, side by side) and the
     protocol's head with the fixed StandardScaler of protocol version 1."""
+    from dimfeaturizer.hub import DEFAULT_PRETRAINED
+
     from .representation import features
 
     name, head = row.rsplit("_", 1)
-    step = features(name, pretrained, cache_dir)
+    step = features(name, pretrained or DEFAULT_PRETRAINED, cache_dir)
     return make_pipeline(step, head, repeat, cache_dir, scaling="column")
 
 
@@ -171,8 +178,8 @@ def train_donor(target: str, data_path: str, pretrained: str, donors: Path, over
     pool = _data(data_path)["pool"]
     t0 = time.perf_counter()
     # checkpointed: a donor trains for tens of minutes, and a killed run resumes it
-    model = DIMRegressor(pretrained, random_state=0, checkpoint_dir=str(donors / f"{target}-ckpt"),
-                         **overrides)
+    model = DIMRegressor(random_state=0, checkpoint_dir=str(donors / f"{target}-ckpt"),
+                         **_starts(pretrained), **overrides)
     model.fit(list(pool["structure"]), pool[target].to_numpy(float))
     model.save_pretrained(folder)
     print(f"donor {target}: {len(pool)} labels, best epoch {model.best_epoch_}, "
@@ -289,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     p.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--pretrained", default=DEFAULT_PRETRAINED)
+    p.add_argument("--pretrained", default=None,
+                   help="weights the fine-tuned rows start from (default: DIMRegressor's own), "
+                   f"the frozen rows' encoder and the random control's architecture (default: "
+                   f"{DEFAULT_PRETRAINED})")
     p.add_argument("--validation", action="store_true",
                    help="score on the label pool's last 1,000 entries (subsets drawn from the "
                    "rest), never the test set")

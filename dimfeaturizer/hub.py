@@ -38,7 +38,8 @@ HEAD_PREFIX = "head."
 MEMBER_PREFIX = "member."  # an ensemble's members after the first: member.<i>.<its keys>
 # bundled in pretrained/; the model card says how it was trained and how it scores
 DEFAULT_PRETRAINED = "sitenet-dim-mp25k-wide-2026.11"
-# the second bundled encoder (a distance basis; pretrained to reject perturbed geometries)
+#: the second bundled encoder (a distance basis; pretrained to reject perturbed
+#: geometries): the fine-tuning estimators' members alternate between it and the default
 GEOMETRY_PRETRAINED = "sitenet-dim-mp25k-wide-geometry-2026.12"
 # earlier names of bundled models, still loadable (the weights left preview unchanged)
 RENAMED = {"sitenet-dim-mp25k-wide-2026.11-preview": "sitenet-dim-mp25k-wide-2026.11"}

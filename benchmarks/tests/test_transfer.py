@@ -90,3 +90,16 @@ def test_validation_mode_never_reads_the_test_set(data, tmp_path):
 def test_overrides_are_json_or_strings():
     assert transfer.parse_overrides(["epochs=3", "device=cpu", "encoder_learning_rate=1e-3"]) == {
         "epochs": 3, "device": "cpu", "encoder_learning_rate": 1e-3}
+
+
+def test_fine_tuned_rows_start_where_dimregressor_does(tmp_path):
+    """Without --pretrained the fine-tuned rows are DIMRegressor()'s own starts; the random
+    control keeps one architecture."""
+    from dimfeaturizer import DEFAULT_PRETRAINED, DIMRegressor
+
+    default = transfer._regressor("finetune", "e_form", 0, None, tmp_path, {})
+    assert default.pretrained == DIMRegressor().pretrained
+    control = transfer._regressor("finetune_random", "e_form", 0, None, tmp_path, {})
+    assert control.pretrained is None and control.config == DEFAULT_PRETRAINED
+    given = transfer._regressor("finetune", "e_form", 0, "my-weights", tmp_path, {})
+    assert given.pretrained == "my-weights"
