@@ -409,10 +409,9 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         bundled architecture). A sequence: member ``i`` starts from entry ``i`` modulo its
         length (their preprocessing must agree). By default members alternate between the
         two bundled encoders (member 0, and a single model, from the default weights):
-        each is best on another matbench task, and members that start apart disagree more
-        where they are wrong. Pass ``GEOMETRY_PRETRAINED`` alone for a property set by
-        bond lengths and stiffness (phonons), ``DEFAULT_PRETRAINED`` alone for properties
-        of Materials Project-like crystals.
+        each was the better start on one matbench task, and the mix beat the default
+        weights alone on both in their training folds. ``GEOMETRY_PRETRAINED`` alone is
+        worth a try for a property set by bond lengths and stiffness (phonons).
     revision, cache_dir, local_files_only, config
         As in ``DIMEncoder``.
     hidden : int, default=64
