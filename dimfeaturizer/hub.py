@@ -31,9 +31,12 @@ from .model import SiteNetDIM, SiteNetPredictor
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 # 2 added the element table's identity and optional prediction heads; 1 (dimfeaturizer
-# 0.1.0) still loads
+# 0.1.0) still loads; 3 is written only for an ensemble whose members have more than one
+# architecture (head.member_models), so that releases that cannot build them refuse it
+# by its version instead of failing on its weights
 FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+MIXED_MEMBERS_FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 HEAD_PREFIX = "head."
 MEMBER_PREFIX = "member."  # an ensemble's members after the first: member.<i>.<its keys>
 # bundled in pretrained/; the model card says how it was trained and how it scores
@@ -106,7 +109,8 @@ def save_pretrained(
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     safetensors.torch.save_file(state, weights, metadata={"format": "pt"})
     config = {
-        "format_version": FORMAT_VERSION,
+        "format_version": MIXED_MEMBERS_FORMAT
+        if "member_models" in extra.get("head", {}) else FORMAT_VERSION,
         "library_name": "dimfeaturizer",
         "library_version": __version__,
         "weights_sha256": _sha256(weights),

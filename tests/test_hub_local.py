@@ -15,6 +15,7 @@ from dimfeaturizer.config import SiteNetConfig
 from dimfeaturizer.hub import (
     CONFIG_NAME,
     FORMAT_VERSION,
+    READABLE_FORMATS,
     WEIGHTS_NAME,
     load_pretrained,
     save_pretrained,
@@ -108,7 +109,7 @@ def test_truncated_weights_raise(saved):
         load_pretrained(directory)
 
 
-@pytest.mark.parametrize("version", [FORMAT_VERSION + 1, 0, "1", None])
+@pytest.mark.parametrize("version", [max(READABLE_FORMATS) + 1, 0, "1", None])
 def test_wrong_format_version_raises(saved, version):
     _, directory = saved
     path = directory / CONFIG_NAME

@@ -3,6 +3,8 @@ DIMClassifier (tiny random-weight models, few epochs)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,7 @@ from dimfeaturizer import (
 )
 from dimfeaturizer.data.inputs import prepare_all
 from dimfeaturizer.estimators.supervised import COMPOSITION_CLIP, _train_member
+from dimfeaturizer.hub import CONFIG_NAME, FORMAT_VERSION, MIXED_MEMBERS_FORMAT
 from dimfeaturizer.inference import encode
 from dimfeaturizer.training import Supervised, TrainConfig, validation_split
 
@@ -72,6 +75,8 @@ def test_members_in_parallel_processes_agree(structures, e_form):
 def test_ensemble_with_composition_round_trips(ensemble, structures, tmp_path):
     mean, std = ensemble.predict(structures, return_std=True)
     ensemble.save_pretrained(tmp_path / "saved")
+    meta = json.loads((tmp_path / "saved" / CONFIG_NAME).read_text())
+    assert meta["format_version"] == FORMAT_VERSION  # one architecture: readable by older
     loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
     assert loaded.n_models == 3 and loaded.composition and loaded.has_std
     for a, b in zip(loaded.predict(structures, return_std=True), (mean, std)):
@@ -174,6 +179,8 @@ def test_members_start_from_the_starts_in_turn(two_starts, structures, e_form, t
     # saved and loaded with each member's own architecture
     mean, std = model.predict(structures, return_std=True)
     model.save_pretrained(tmp_path / "saved")
+    meta = json.loads((tmp_path / "saved" / CONFIG_NAME).read_text())
+    assert meta["format_version"] == MIXED_MEMBERS_FORMAT  # older releases refuse it by name
     loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
     assert [m.encoder.config.distance_basis for m in loaded.models_] == [0, 8, 0]
     for a, b in zip(loaded.predict(structures, return_std=True), (mean, std)):
