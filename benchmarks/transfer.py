@@ -130,7 +130,7 @@ def _frozen(row: str, repeat: int, pretrained: str | None, cache_dir: str):
     return make_pipeline(step, head, repeat, cache_dir, scaling="column")
 
 
-def fit_one(job: dict, data_path: str, pretrained: str, donors: Path, cache_dir: str,
+def fit_one(job: dict, data_path: str, pretrained: str | None, donors: Path, cache_dir: str,
             overrides: dict, threads: int) -> dict:
     """One fit and its score; runs in a worker process."""
     import torch
@@ -164,7 +164,7 @@ def fit_one(job: dict, data_path: str, pretrained: str, donors: Path, cache_dir:
     return out
 
 
-def train_donor(target: str, data_path: str, pretrained: str, donors: Path, overrides: dict,
+def train_donor(target: str, data_path: str, pretrained: str | None, donors: Path, overrides: dict,
                 threads: int) -> None:
     """The supervised-transfer donor: fine-tuned on ``target`` with every pool label."""
     import torch

@@ -13,32 +13,27 @@ import warnings
 
 def _encoder_args(parser: argparse.ArgumentParser, untrained_default: bool = False,
                   starts: bool = False) -> None:
-    """``--pretrained`` and friends (``starts``: one or more, the members' starts in turn,
+    """``--pretrained`` and friends (``starts``: repeatable, the members' starts in turn,
     by default the fine-tuning estimators')."""
     from .hub import DEFAULT_PRETRAINED, bundled_models
 
-    default = "none" if untrained_default else DEFAULT_PRETRAINED
-    shown = "DIMRegressor's: " + " ".join(_fine_tuning_starts()) if starts else default
-    parser.add_argument(
-        "--pretrained",
-        nargs="+" if starts else None,
-        default=None if starts else default,
-        help=f"bundled name ({', '.join(bundled_models())}), folder or Hub repo id"
-        f"{'; several: the members start from each in turn' if starts else ''}; "
-        f"'none' = random weights (default: {shown})",
-    )
+    names = f"bundled name ({', '.join(bundled_models())}), folder or Hub repo id"
+    if starts:
+        parser.add_argument(
+            "--pretrained", action="append", default=None,
+            help=f"{names}; repeat it and the members start from each in turn; 'none' = "
+            "random weights (default: DIMRegressor's, the two bundled encoders in turn)",
+        )  # fmt: skip
+    else:
+        default = "none" if untrained_default else DEFAULT_PRETRAINED
+        parser.add_argument("--pretrained", default=default,
+                            help=f"{names}; 'none' = random weights (default: {default})")
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag, commit)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
 
 
 def _pretrained(value: str) -> str | None:
     return None if value.lower() == "none" else value
-
-
-def _fine_tuning_starts() -> tuple:
-    from .estimators.supervised import FINE_TUNING
-
-    return tuple(FINE_TUNING["pretrained"])
 
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".pq")

@@ -69,7 +69,7 @@ class SiteNetConfig:
         if self.distance_basis_max <= 0:
             raise ValueError(f"distance_basis_max must be > 0, got {self.distance_basis_max}")
 
-    def inputs(self) -> tuple:
+    def input_fields(self) -> tuple:
         """The input-construction fields: two encoders take the same prepared arrays only
         where these agree."""
         return (self.max_sites, self.max_cell_sites, self.symprec)

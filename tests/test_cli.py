@@ -163,3 +163,28 @@ def test_fit_one_model_with_a_learned_std(tmp_path, mp_entries):
     assert list(got.columns) == ["prediction", "std"] and (got["std"] > 0).all()
     with pytest.raises(SystemExit, match="--learned-std is for regression"):
         main([*common, "--classify", "--learned-std"])
+    with pytest.raises(SystemExit, match="none stands alone"):
+        main([*common, "--pretrained", "sitenet-dim-mp25k-wide-2026.11"])
+
+
+def test_fit_starts_members_from_each_pretrained_in_turn(tmp_path, mp_entries):
+    """--pretrained repeated: the members start from each in turn, and the inputs stay
+    positional wherever the flags stand."""
+    from dimfeaturizer import DIMEncoder, DIMRegressor, SiteNetConfig
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = list(mp_entries)[:12]
+    for name in names:
+        mp_entries[name]["structure"].to(filename=str(folder / f"{name}.cif"))
+    pd.DataFrame({"name": names, "e_form": [mp_entries[n]["e_form"] for n in names]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    DIMEncoder(pretrained=None, random_state=0).fit().save_pretrained(tmp_path / "a")
+    DIMEncoder(pretrained=None, config=SiteNetConfig(distance_basis=8),
+               random_state=1).fit().save_pretrained(tmp_path / "b")  # fmt: skip
+    model = tmp_path / "model"
+    assert main(["fit", "--pretrained", str(tmp_path / "a"), "--pretrained", str(tmp_path / "b"),
+                 str(folder), "--labels", str(tmp_path / "labels.csv"), "--out", str(model),
+                 "--n-models", "3", "--epochs", "1", "--device", "cpu"]) == 0  # fmt: skip
+    loaded = DIMRegressor.from_pretrained(model, device="cpu")
+    assert [m.encoder.config.distance_basis for m in loaded.models_] == [0, 8, 0]

@@ -66,7 +66,7 @@ class WeightsSource(BaseEstimator):
             local_files_only=self.local_files_only,
         )
 
-    def _start_encoder(self, pretrained, model_seed: int) -> SiteNetDIM:
+    def _start_encoder(self, pretrained: str | os.PathLike | None, model_seed: int) -> SiteNetDIM:
         """The bundled, saved or Hub weights ``pretrained`` (one entry of the estimator's
         ``pretrained``); random weights (``model_seed``) for ``None``."""
         config = self._architecture()
@@ -80,7 +80,7 @@ class WeightsSource(BaseEstimator):
         )
         if config is not None and config != model.config:
             raise ValueError(
-                "config differs from the architecture of the pretrained weights; "
+                f"config differs from the architecture of the pretrained weights {pretrained!r}; "
                 "pass config only with pretrained=None"
             )
         return model
@@ -114,14 +114,15 @@ class WeightsSource(BaseEstimator):
             **settings,
         })  # fmt: skip
 
-    def _training_record(self, result, n_structures: int, objective) -> dict:
-        """What config.json records about how saved weights were trained."""
+    def _training_record(self, result, n_structures: int, objective, started_from=()) -> dict:
+        """What config.json records about how saved weights were trained (``started_from``:
+        the weights actually used, where not simply ``pretrained``)."""
         return {
             "objective": type(objective).__name__,
             "objective_params": {
                 k: list(v) if isinstance(v, tuple) else v for k, v in vars(objective).items()
             },
-            "started_from": _json_start(self.pretrained),
+            "started_from": _json_start(self.pretrained if started_from == () else started_from),
             "random_state": _json_random_state(self.random_state),
             "n_structures": n_structures,
             "best_epoch": result.best_epoch,
@@ -140,6 +141,7 @@ def _json_random_state(random_state) -> int | str | None:
 
 
 def _json_start(pretrained) -> str | list[str] | None:
+    """``pretrained`` (one start, or several) as config.json can hold it."""
     if isinstance(pretrained, (tuple, list)):
         return [str(p) for p in pretrained]
     return None if pretrained is None else str(pretrained)

@@ -198,3 +198,19 @@ def test_starts_must_share_their_preprocessing(two_starts, structures, e_form, t
         with pytest.raises(ValueError, match=match):
             fitted.set_params(pretrained=bad, n_models=2).fit(structures, e_form)
         np.testing.assert_array_equal(fitted.predict(structures), before)  # left intact
+
+
+def test_several_starts_adapt_each_and_classify(two_starts, structures, e_form, tmp_path):
+    """Each start is adapted once, in its own checkpoint folder (a second start's run must
+    not find the first's checkpoint); a classifier takes a list of starts too."""
+    model = DIMRegressor(**{**FAST, "n_models": 2, "pretrained": list(two_starts)},
+                         adapt_epochs=1, checkpoint_dir=tmp_path / "ckpt")  # fmt: skip
+    model.fit(structures[:12], e_form[:12])
+    assert sorted(p.name for p in (tmp_path / "ckpt" / "adapt").iterdir()) == [
+        "start-0", "start-1"]
+    assert [m.encoder.config.distance_basis for m in model.models_] == [0, 8]
+    metal = np.where(e_form < np.median(e_form), "low", "high")
+    clf = DIMClassifier(**{**FAST, "n_models": 2, "pretrained": list(two_starts)})
+    proba = clf.fit(structures, metal).predict_proba(structures)
+    assert [m.encoder.config.distance_basis for m in clf.models_] == [0, 8]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
