@@ -190,7 +190,8 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
     --rows ensemble5 --set pretrained=$G validation_fraction=0.2 n_jobs=2 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-geometry-held-out --unit cm-1 \
     --rows ensemble5 --set pretrained=$G validation_fraction=0.2 n_jobs=2 --threads 2
-# members alternating between the two bundled encoders (a research patch at the time; rule
+# members alternating between the two bundled encoders (a research patch at the time, which
+# applies at a577e32, not after the package took it: replay these `patched` lines there; rule
 # first; met in-fold on two seeds and on the MP slice: the package's default from b31d966)
 P=benchmarks/results/transfer-defaults/mixed-starts/worktree.patch
 patched $P python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-mixed-starts-held-out --unit cm-1 \
