@@ -20,6 +20,20 @@ def folder(tmp_path, mp_entries):
     return out
 
 
+@pytest.fixture
+def labelled_folder(tmp_path, mp_entries):
+    """Twelve CIFs and a CSV of their formation energies, as a user brings them to `fit`."""
+    out = tmp_path / "in"
+    out.mkdir()
+    names = list(mp_entries)[:12]
+    for name in names:
+        mp_entries[name]["structure"].to(filename=str(out / f"{name}.cif"))
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"name": names, "e_form": [mp_entries[n]["e_form"] for n in names]}).to_csv(
+        labels, index=False)
+    return out, labels
+
+
 def test_pymatgen_json_and_parquet(tmp_path, structures, capsys):
     structures[0].to(filename=str(tmp_path / "x.json"))  # pymatgen's own JSON
     out = tmp_path / "f.parquet"
@@ -138,20 +152,14 @@ def test_fit_then_predict_with_std(tmp_path, mp_entries, capsys):
     assert "no structure for 1 label(s), e.g. ['nope']" in capsys.readouterr().err
 
 
-def test_fit_one_model_with_a_learned_std(tmp_path, mp_entries):
+def test_fit_one_model_with_a_learned_std(tmp_path, labelled_folder):
     """--learned-std gives one model a std column; --no-site-max reaches the estimator;
     both refused with --classify where they mean nothing."""
     from dimfeaturizer import DIMRegressor
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    names = list(mp_entries)[:12]
-    for name in names:
-        mp_entries[name]["structure"].to(filename=str(folder / f"{name}.cif"))
-    pd.DataFrame({"name": names, "e_form": [mp_entries[n]["e_form"] for n in names]}).to_csv(
-        tmp_path / "labels.csv", index=False)
+    folder, labels = labelled_folder
     model = tmp_path / "model"
-    common = ["fit", str(folder), "--labels", str(tmp_path / "labels.csv"), "--out",
+    common = ["fit", str(folder), "--labels", str(labels), "--out",
               str(model), "--n-models", "1", "--epochs", "2", "--pretrained", "none",
               "--device", "cpu"]  # fmt: skip
     assert main([*common, "--learned-std", "--no-site-max"]) == 0
@@ -167,24 +175,18 @@ def test_fit_one_model_with_a_learned_std(tmp_path, mp_entries):
         main([*common, "--pretrained", "sitenet-dim-mp25k-wide-2026.11"])
 
 
-def test_fit_starts_members_from_each_pretrained_in_turn(tmp_path, mp_entries):
+def test_fit_starts_members_from_each_pretrained_in_turn(tmp_path, labelled_folder):
     """--pretrained repeated: the members start from each in turn, and the inputs stay
     positional wherever the flags stand."""
-    from dimfeaturizer import DIMEncoder, DIMRegressor, SiteNetConfig
+    from dimfeaturizer import DIMRegressor, SiteNetConfig
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    names = list(mp_entries)[:12]
-    for name in names:
-        mp_entries[name]["structure"].to(filename=str(folder / f"{name}.cif"))
-    pd.DataFrame({"name": names, "e_form": [mp_entries[n]["e_form"] for n in names]}).to_csv(
-        tmp_path / "labels.csv", index=False)
+    folder, labels = labelled_folder
     DIMEncoder(pretrained=None, random_state=0).fit().save_pretrained(tmp_path / "a")
     DIMEncoder(pretrained=None, config=SiteNetConfig(distance_basis=8),
                random_state=1).fit().save_pretrained(tmp_path / "b")  # fmt: skip
     model = tmp_path / "model"
     assert main(["fit", "--pretrained", str(tmp_path / "a"), "--pretrained", str(tmp_path / "b"),
-                 str(folder), "--labels", str(tmp_path / "labels.csv"), "--out", str(model),
+                 str(folder), "--labels", str(labels), "--out", str(model),
                  "--n-models", "3", "--epochs", "1", "--device", "cpu"]) == 0  # fmt: skip
     loaded = DIMRegressor.from_pretrained(model, device="cpu")
     assert [m.encoder.config.distance_basis for m in loaded.models_] == [0, 8, 0]
