@@ -114,15 +114,14 @@ class WeightsSource(BaseEstimator):
             **settings,
         })  # fmt: skip
 
-    def _training_record(self, result, n_structures: int, objective, started_from=()) -> dict:
-        """What config.json records about how saved weights were trained (``started_from``:
-        the weights actually used, where not simply ``pretrained``)."""
+    def _training_record(self, result, n_structures: int, objective) -> dict:
+        """What config.json records about how saved weights were trained."""
         return {
             "objective": type(objective).__name__,
             "objective_params": {
                 k: list(v) if isinstance(v, tuple) else v for k, v in vars(objective).items()
             },
-            "started_from": _json_start(self.pretrained if started_from == () else started_from),
+            "started_from": json_start(self.pretrained),
             "random_state": _json_random_state(self.random_state),
             "n_structures": n_structures,
             "best_epoch": result.best_epoch,
@@ -140,7 +139,7 @@ def _json_random_state(random_state) -> int | str | None:
     return "RandomState instance"
 
 
-def _json_start(pretrained) -> str | list[str] | None:
+def json_start(pretrained) -> str | list[str] | None:
     """``pretrained`` (one start, or several) as config.json can hold it."""
     if isinstance(pretrained, (tuple, list)):
         return [str(p) for p in pretrained]

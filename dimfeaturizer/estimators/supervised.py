@@ -29,7 +29,7 @@ from ..runtime import member_seeds, on_device
 from ..training import Supervised, fit, validation_split
 from ..training.loop import SCHEDULES
 from ..training.supervised import LOG_SCALE_CLIP, REGRESSION_LOSSES
-from ._base import WEIGHTS_CONSTRAINTS, WeightsSource
+from ._base import WEIGHTS_CONSTRAINTS, WeightsSource, json_start
 from .composition import CompositionFeatures
 
 COMPOSITION_CLIP = 5.0  # standardised composition columns are clipped to +-5 (the protocol's)
@@ -166,9 +166,9 @@ class _FineTuned(WeightsSource):
         )  # fmt: skip
         models = [model.cpu().eval() for model, _ in trained]
         results = [result for _, result in trained]
-        record = self._training_record(results[0], len(entries), objective,
-                                       distinct if len(distinct) > 1 else distinct[0])
-        record.update(head_epochs=self.head_epochs, adapt_epochs=self.adapt_epochs)
+        record = self._training_record(results[0], len(entries), objective)
+        record.update(head_epochs=self.head_epochs, adapt_epochs=self.adapt_epochs,
+                      started_from=json_start(distinct if len(distinct) > 1 else distinct[0]))
         record["members"] = [
             {"best_epoch": r.best_epoch, "epochs_run": len(r.history),
              "batch_sites": train.batch_sites}
