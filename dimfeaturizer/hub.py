@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import safetensors.torch
 import torch
 
@@ -33,12 +34,15 @@ WEIGHTS_NAME = "model.safetensors"
 # 2 added the element table's identity and optional prediction heads; 1 (dimfeaturizer
 # 0.1.0) still loads; 3 is written only for an ensemble whose members have more than one
 # architecture (head.member_models), so that releases that cannot build them refuse it
-# by its version instead of failing on its weights
+# by its version instead of failing on its weights; 4 also holds a regressor's training
+# latents (LATENTS_KEY), without which a release would give another std
 FORMAT_VERSION = 2
 MIXED_MEMBERS_FORMAT = 3
-READABLE_FORMATS = (1, 2, 3)
+TRAINING_LATENTS_FORMAT = 4
+READABLE_FORMATS = (1, 2, 3, 4)
 HEAD_PREFIX = "head."
 MEMBER_PREFIX = "member."  # an ensemble's members after the first: member.<i>.<its keys>
+LATENTS_KEY = "training_latents"  # (n_models, n_train, hidden): each member's hidden layer
 # bundled in pretrained/; the model card says how it was trained and how it scores
 DEFAULT_PRETRAINED = "sitenet-dim-mp25k-wide-2026.11"
 #: the second bundled encoder (a distance basis; pretrained to reject perturbed
@@ -76,6 +80,7 @@ def save_pretrained(
     directory: str | os.PathLike,
     extra: dict | None = None,
     members: Sequence[SiteNetPredictor] = (),
+    latents: np.ndarray | None = None,
 ) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``.
 
@@ -83,6 +88,7 @@ def save_pretrained(
     ``SiteNetPredictor`` its ``"head"`` entry is extended with the head's shape.
     ``members``: an ensemble's other predictors, stored in the same weights file under
     ``member.<i>.`` (``model`` is member 0 and stays what ``load_pretrained`` reads).
+    ``latents``: a regressor's training crystals in each member's hidden layer.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -106,11 +112,17 @@ def save_pretrained(
     for i, member in enumerate(members, start=1):
         state.update({f"{MEMBER_PREFIX}{i}.{k}": v for k, v in member.state_dict().items()})
     state.update(encoder.state_dict())
+    if latents is not None:
+        state[LATENTS_KEY] = torch.as_tensor(np.asarray(latents, dtype=np.float32))
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     safetensors.torch.save_file(state, weights, metadata={"format": "pt"})
+    version = FORMAT_VERSION
+    if "member_models" in extra.get("head", {}):
+        version = MIXED_MEMBERS_FORMAT
+    if latents is not None:
+        version = TRAINING_LATENTS_FORMAT
     config = {
-        "format_version": MIXED_MEMBERS_FORMAT
-        if "member_models" in extra.get("head", {}) else FORMAT_VERSION,
+        "format_version": version,
         "library_name": "dimfeaturizer",
         "library_version": __version__,
         "weights_sha256": _sha256(weights),
@@ -340,7 +352,8 @@ def _load_checked(
 
 def _encoder(meta: dict, state: dict[str, torch.Tensor]) -> SiteNetDIM:
     model = SiteNetDIM(SiteNetConfig.from_dict(meta["model"]))
-    own = {k: v for k, v in state.items() if not k.startswith((HEAD_PREFIX, MEMBER_PREFIX))}
+    own = {k: v for k, v in state.items()
+           if not k.startswith((HEAD_PREFIX, MEMBER_PREFIX)) and k != LATENTS_KEY}
     model.load_state_dict(own, strict=True)
     return model.eval()
 
@@ -366,7 +379,7 @@ def load_predictor(
 ) -> tuple[SiteNetPredictor, dict]:
     """A saved encoder with its prediction head (an ensemble's first member), and
     config.json's ``"head"`` entry."""
-    models, head = load_predictors(
+    models, head, _ = load_predictors(
         name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
     )
     return models[0], head
@@ -378,9 +391,9 @@ def load_predictors(
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
-) -> tuple[list[SiteNetPredictor], dict]:
-    """Every member of a saved predictor (one, or an ensemble's), and config.json's
-    ``"head"`` entry."""
+) -> tuple[list[SiteNetPredictor], dict, np.ndarray | None]:
+    """Every member of a saved predictor (one, or an ensemble's), config.json's
+    ``"head"`` entry, and the training latents where a regressor saved them."""
     meta, state = _load_checked(name_or_path, revision, cache_dir, local_files_only)
     if "head" not in meta:
         raise ValueError(
@@ -406,7 +419,8 @@ def load_predictors(
             strict=True,
         )
         models.append(member.eval())
-    return models, head
+    latents = state.get(LATENTS_KEY)
+    return models, head, None if latents is None else latents.numpy()
 
 
 def push_to_hub(
@@ -419,15 +433,16 @@ def push_to_hub(
     readme: str | None = None,
     extra: dict | None = None,
     members: Sequence[SiteNetPredictor] = (),
+    latents: np.ndarray | None = None,
 ) -> str:
     """Create ``repo_id`` if needed and upload the weights (and a model card); returns the
-    commit URL. ``extra`` and ``members`` as in ``save_pretrained``."""
+    commit URL. ``extra``, ``members`` and ``latents`` as in ``save_pretrained``."""
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        save_pretrained(model, tmp, extra, members)
+        save_pretrained(model, tmp, extra, members, latents)
         if readme is not None:
             Path(tmp, "README.md").write_text(readme)
         info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)

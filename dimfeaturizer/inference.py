@@ -27,8 +27,10 @@ CHUNK = 4096  # structures preprocessed at a time
 logger = logging.getLogger(__name__)
 
 
-def _width(model: SiteNetDIM | SiteNetPredictor) -> int:
-    return model.n_outputs if isinstance(model, SiteNetPredictor) else model.config.vector_dim
+def _width(model: SiteNetDIM | SiteNetPredictor, with_hidden: bool = False) -> int:
+    if not isinstance(model, SiteNetPredictor):
+        return model.config.vector_dim
+    return model.n_outputs + (model.hidden if with_hidden else 0)
 
 
 def _encoder(model: SiteNetDIM | SiteNetPredictor) -> SiteNetDIM:
@@ -45,22 +47,24 @@ class Forward:
     float rounding, ~1e-6). If the compiler is missing
     or fails (no C++ toolchain, unsupported platform) it warns once and runs eagerly."""
 
-    def __init__(self, model: nn.Module, compile: bool):
+    def __init__(self, model: nn.Module, compile: bool, with_hidden: bool = False):
         self.model = model
         self.local = Kernels.of(_encoder(model), compile=True).local if compile else None
+        self.with_hidden = with_hidden  # a predictor's hidden layer after its outputs
+        self.options = {"with_hidden": True} if with_hidden else {}
 
     def __call__(self, batch: Batch) -> torch.Tensor:
         if self.local is None:
-            return self.model(batch)
+            return self.model(batch, **self.options)
         try:
-            return self.model(batch, self.local)
+            return self.model(batch, self.local, **self.options)
         except torch.OutOfMemoryError:
             raise
         except Exception as err:  # noqa: BLE001 - a compiler failure: encode eagerly
             logger.warning("torch.compile failed (%s: %s); encoding eagerly",
                            type(err).__name__, err)  # fmt: skip
             self.local = None
-            return self.model(batch)
+            return self.model(batch, **self.options)
 
 
 @torch.inference_mode()
@@ -70,12 +74,16 @@ def encode_packed(
     batch_sites: int,
     device: torch.device,
     forward: Callable | None = None,
+    with_hidden: bool = False,
 ) -> np.ndarray:
     """Outputs of preprocessed crystals, batched by primitive sites after sorting by
     supercell size (little padding); rows come back in input order. ``forward``
-    replaces ``model(batch)`` (a compiled ``Forward``)."""
-    forward = forward or model
-    out = np.empty((len(packed), _width(model)), dtype=np.float32)
+    replaces ``model(batch)`` (a compiled ``Forward``, which may carry ``with_hidden``);
+    ``with_hidden``: a predictor's hidden layer after its outputs."""
+    forward = forward or (Forward(model, compile=False, with_hidden=True) if with_hidden
+                          else model)  # fmt: skip
+    width = _width(model, getattr(forward, "with_hidden", False))
+    out = np.empty((len(packed), width), dtype=np.float32)
     order = np.argsort(packed.n_super, kind="stable")
     for idx in batches_by_sites(packed.n_prim, order, batch_sites):
         out[idx] = forward(packed.batch(idx).to(device)).float().cpu().numpy()
@@ -92,15 +100,17 @@ def encode(
     progress: bool | None = False,
     compile: bool = False,
     features: np.ndarray | None = None,
+    with_hidden: bool = False,
 ) -> np.ndarray:
     """``(n, width)`` float32 outputs (vectors, or a head's outputs); raises
     ``StructureError`` naming a bad entry before any expensive work. ``compile``: run
     the per-pair kernels through ``torch.compile`` (see ``Forward``). ``features``:
-    ``(n, F)`` per-crystal descriptors for a head that reads them."""
+    ``(n, F)`` per-crystal descriptors for a head that reads them. ``with_hidden``: a
+    predictor's hidden layer after its outputs (``SiteNetPredictor.forward``)."""
     labels = list(range(len(entries))) if labels is None else labels
     check_all(entries, labels, _encoder_config(model))
     out, _ = _encode_chunks(model, entries, labels, False, batch_sites, device, progress,
-                            compile, features)  # fmt: skip
+                            compile, features, with_hidden)  # fmt: skip
     return out
 
 
@@ -121,15 +131,16 @@ def encode_or_collect(
 
 
 def _encode_chunks(model, entries, labels, collect: bool, batch_sites, device, progress,
-                   compile, features) -> tuple[np.ndarray, dict[int, BaseException]]:
+                   compile, features, with_hidden: bool = False
+                   ) -> tuple[np.ndarray, dict[int, BaseException]]:
     """The one chunked loop behind ``encode`` (entries already checked: a failure raises)
     and ``encode_or_collect`` (a failing entry is a NaN row and its exception)."""
     fill = np.nan if collect else 0.0
-    out = np.full((len(entries), _width(model)), fill, dtype=np.float32)
+    out = np.full((len(entries), _width(model, with_hidden)), fill, dtype=np.float32)
     errors: dict[int, BaseException] = {}
     config = _encoder_config(model)
     with on_device(model, device) as dev:
-        forward = Forward(model, compile)
+        forward = Forward(model, compile, with_hidden)
         starts = range(0, len(entries), CHUNK)
         for start in tqdm(starts, disable=tqdm_disable(progress), desc="encode", unit="chunk"):
             part = slice(start, start + CHUNK)

@@ -152,12 +152,17 @@ def test_fit_then_predict_with_std(tmp_path, mp_entries, capsys):
     assert "no structure for 1 label(s), e.g. ['nope']" in capsys.readouterr().err
 
 
-def test_fit_one_model_with_a_learned_std(tmp_path, labelled_folder):
-    """--learned-std gives one model a std column; --no-site-max reaches the estimator;
-    both refused with --classify where they mean nothing."""
+def test_fit_one_model_with_a_learned_std(tmp_path, labelled_folder, mp_entries):
+    """--learned-std gives one model a std column (non-zero on crystals it was not fitted
+    on); --no-site-max reaches the estimator; both refused with --classify where they mean
+    nothing."""
     from dimfeaturizer import DIMRegressor
 
     folder, labels = labelled_folder
+    new = tmp_path / "new"
+    new.mkdir()
+    for name in list(mp_entries)[12:]:
+        mp_entries[name]["structure"].to(filename=str(new / f"{name}.cif"))
     model = tmp_path / "model"
     common = ["fit", str(folder), "--labels", str(labels), "--out",
               str(model), "--n-models", "1", "--epochs", "2", "--pretrained", "none",
@@ -166,9 +171,10 @@ def test_fit_one_model_with_a_learned_std(tmp_path, labelled_folder):
     loaded = DIMRegressor.from_pretrained(model, device="cpu")
     assert loaded.learned_std and not loaded.site_max and loaded.n_models == 1
     out = tmp_path / "pred.csv"
-    assert main(["predict", str(folder), "--model", str(model), "-o", str(out)]) == 0
+    assert main(["predict", str(new), "--model", str(model), "-o", str(out)]) == 0
     got = pd.read_csv(out, index_col=0)
-    assert list(got.columns) == ["prediction", "std"] and (got["std"] > 0).all()
+    assert list(got.columns) == ["prediction", "std"] and len(got) == 2
+    assert (got["std"] > 0).all()
     with pytest.raises(SystemExit, match="--learned-std is for regression"):
         main([*common, "--classify", "--learned-std"])
     with pytest.raises(SystemExit, match="none stands alone"):

@@ -31,6 +31,7 @@ from ..training.loop import SCHEDULES
 from ..training.supervised import LOG_SCALE_CLIP, REGRESSION_LOSSES
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource, json_start
 from .composition import CompositionFeatures
+from .novelty import novelty
 
 COMPOSITION_CLIP = 5.0  # standardised composition columns are clipped to +-5 (the protocol's)
 TARGET_TRANSFORMS = ("standard", "power")
@@ -178,9 +179,12 @@ class _FineTuned(WeightsSource):
             models_=models, model_=models[0], config_=config,
             history_=results[0].history, best_epoch_=results[0].best_epoch, training_=record,
         )  # fmt: skip
+        settings = self._inference()
+        if self._task == "regression":  # where each member puts its training crystals
+            fitted["training_latents_"] = np.stack([
+                _hidden_layer(model, packed, settings) for model in models])  # fmt: skip
         # each member's raw outputs on its own held-out crystals (already prepared), for a
         # score in the target's units; not a fitted attribute: the caller pops it
-        settings = self._inference()
         fitted["_validation"] = []
         for model, (_, _, (_, held_out)) in zip(models, jobs):
             if not len(held_out):  # validation_fraction=0: nothing held out
@@ -246,9 +250,10 @@ class _FineTuned(WeightsSource):
             **kwargs,
         )
 
-    def _outputs(self, X) -> np.ndarray:
+    def _outputs(self, X, with_hidden: bool = False) -> np.ndarray:
         """``(n_models, n, n_outputs)``: every member's raw outputs through the shared
-        batched inference path (composition computed once for all members)."""
+        batched inference path (composition computed once for all members);
+        ``with_hidden``: each member's hidden layer after them."""
         check_is_fitted(self, "models_")
         entries, labels = as_structure_list(X)
         features = None
@@ -257,7 +262,8 @@ class _FineTuned(WeightsSource):
             raw = _composition(entries)
             features = _standardise(raw, self.composition_mean_, self.composition_scale_)
         settings = self._inference()
-        return np.stack([encode(model, entries, labels, features=features, **settings)
+        return np.stack([encode(model, entries, labels, features=features,
+                                with_hidden=with_hidden, **settings)
                          for model in self.models_])  # fmt: skip
 
     # -- persistence ---------------------------------------------------------------
@@ -266,20 +272,20 @@ class _FineTuned(WeightsSource):
         back, and ``DIMEncoder(pretrained=directory)`` or another estimator's
         ``pretrained=directory`` takes the fine-tuned encoder."""
         check_is_fitted(self, "models_")
-        hub.save_pretrained(self.models_[0], directory, self._extra(), self.models_[1:])
+        hub.save_pretrained(self.models_[0], directory, self._extra(), self.models_[1:],
+                            self._latents())  # fmt: skip
 
     def push_to_hub(self, repo_id: str, **kwargs) -> str:
         """Upload as ``save_pretrained`` writes it (kwargs as in ``hub.push_to_hub``)."""
         check_is_fitted(self, "models_")
-        return hub.push_to_hub(
-            self.models_[0], repo_id, extra=self._extra(), members=self.models_[1:], **kwargs
-        )
+        return hub.push_to_hub(self.models_[0], repo_id, extra=self._extra(),
+                               members=self.models_[1:], latents=self._latents(), **kwargs)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs):
         """The fitted estimator saved by ``save_pretrained`` (kwargs as in ``__init__``)."""
         est = cls(pretrained=name_or_path, **kwargs)
-        models, head = hub.load_predictors(
+        models, head, latents = hub.load_predictors(
             name_or_path,
             revision=est.revision,
             cache_dir=est.cache_dir,
@@ -291,6 +297,8 @@ class _FineTuned(WeightsSource):
             )
         est.models_, est.model_, est.config_ = models, models[0], models[0].encoder.config
         est.history_, est.best_epoch_, est.training_ = [], -1, None
+        if cls._task == "regression":  # None from a release before them: the spread alone
+            est.training_latents_ = latents
         est.n_models = len(models)
         est.site_max = models[0].site_max
         composition = head.get("composition")
@@ -299,6 +307,10 @@ class _FineTuned(WeightsSource):
         est.composition_scale_ = None if composition is None else np.asarray(composition["scale"])
         est._restore_head(head)
         return est
+
+    def _latents(self) -> np.ndarray | None:
+        """A regressor's training latents (the std's distances), saved with its weights."""
+        return getattr(self, "training_latents_", None)
 
     def _extra(self) -> dict:
         head = {"task": self._task, **self._head_meta()}
@@ -327,6 +339,13 @@ def _check_same_inputs(encoders: list, starts: list) -> None:
                 f"{starts[0]!r} with {first} (max_sites, max_cell_sites, symprec): the "
                 "members of one ensemble share their preprocessing"
             )
+
+
+def _hidden_layer(model, packed, settings: dict) -> np.ndarray:
+    """``(n, hidden)``: the head's hidden layer on prepared crystals."""
+    with on_device(model, settings["device"]) as device:
+        raw = encode_packed(model, packed, settings["batch_sites"], device, with_hidden=True)
+    return raw[:, model.n_outputs:]
 
 
 def _with_head(
@@ -492,7 +511,8 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         ``pretrained=None``, its own encoder draw) and batch order (and, with
         ``validation_fraction``, its own held-out split), all seeded by ``random_state``;
         predictions are the members' mean and ``predict(X, return_std=True)`` gives their
-        spread. Preprocessing is shared. Five members were better than one in 11 of 12
+        spread times how far each crystal lies from the training crystals (``predict``).
+        Preprocessing is shared. Five members were better than one in 11 of 12
         subsets of the protocol's validation slice (up to 9 % at N = 1000) at 3-4 times
         the fit time (``benchmarks/results/transfer-defaults/``); ``n_models=1`` for one
         quick model.
@@ -532,6 +552,10 @@ class DIMRegressor(RegressorMixin, _FineTuned):
     composition_mean_, composition_scale_ : ndarray of shape (n_descriptors,) or None
         The standardisation of the composition descriptors (``None`` without
         ``composition``).
+    training_latents_ : ndarray of shape (n_models, n_train, hidden) or None
+        Each member's hidden layer on the training crystals, the reference of the std's
+        distance factor (saved with the weights; ``None`` if loaded from a release that did
+        not keep them: the std is then the spread alone).
     history_ : list of dict
         Per-epoch training and validation loss (of the first member).
     best_epoch_ : int
@@ -657,8 +681,13 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         ``return_std=True`` also returns a standard deviation (same shape; scikit-learn's
         ``GaussianProcessRegressor`` convention): the members' spread, and with
         ``learned_std`` that of the mixture of the members' own error distributions
-        (sqrt(spread² + mean of their variances)). It needs ``n_models >= 2`` or
-        ``learned_std``.
+        (sqrt(spread² + mean of their variances)), times how far each crystal lies from
+        the training crystals in the members' hidden layers (``novelty``: about 1 for a
+        crystal like them; 0 for a training crystal, whose label the model was given, as a
+        noise-free Gaussian process's std at its training points). The factor ranked
+        formation-energy errors better than the spread alone on the Materials Project
+        protocol's validation slice (Spearman 0.24 -> 0.29 at N = 250). It needs
+        ``n_models >= 2`` or ``learned_std``.
         """
         check_is_fitted(self, "models_")
         if return_std and not self.has_std:
@@ -666,11 +695,16 @@ class DIMRegressor(RegressorMixin, _FineTuned):
                 "return_std=True needs an ensemble (n_models >= 2) or learned_std=True: "
                 "one model has no spread to report"
             )
-        predictions, stds = zip(*(self._member(outputs) for outputs in self._outputs(X)))
+        latents = self._latents() if return_std else None
+        raw = self._outputs(X, with_hidden=latents is not None)
+        width = self.models_[0].n_outputs
+        predictions, stds = zip(*(self._member(outputs[:, :width]) for outputs in raw))
         members = np.stack(predictions)
         mean, std = members.mean(axis=0), members.std(axis=0)
         if self._learns_std:  # the mixture's std: the members' spread and their own errors
             std = np.sqrt(std**2 + np.mean(np.stack(stds) ** 2, axis=0))
+        if latents is not None:
+            std = std * novelty(latents, raw[:, :, width:])[:, None]
         if self._y_1d:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean

@@ -46,19 +46,27 @@ class SiteNetPredictor(nn.Module):
     def hidden(self) -> int:
         return self.head[0].out_features
 
-    def forward(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
-        """``(B, n_outputs)`` raw outputs (standardised targets or class logits)."""
-        return self.head_of(self.vectors(batch, local), batch)
+    def forward(self, batch: Batch, local: Callable | None = None,
+                with_hidden: bool = False) -> torch.Tensor:
+        """``(B, n_outputs)`` raw outputs (standardised targets or class logits);
+        ``with_hidden``: ``(B, n_outputs + hidden)``, the head's hidden layer after them
+        (where a crystal lies among the training crystals, for the std)."""
+        return self.head_of(self.vectors(batch, local), batch, with_hidden)
 
     def vectors(self, batch: Batch, local: Callable | None = None) -> torch.Tensor:
         """What the head reads from the encoder: the crystal vector (and, with
         ``site_max``, the pooled site features' maxima)."""
         return self.encoder(batch, local, site_max=self.site_max)
 
-    def head_of(self, vectors: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """The head on crystal ``vectors`` and, where it reads them, the batch's features."""
+    def head_of(self, vectors: torch.Tensor, batch: Batch,
+                with_hidden: bool = False) -> torch.Tensor:
+        """The head on crystal ``vectors`` and, where it reads them, the batch's features
+        (``with_hidden``: the hidden layer appended, as in ``forward``)."""
         if self.n_features:
             if batch.features is None or batch.features.shape[1] != self.n_features:
                 raise ValueError(f"this head reads {self.n_features} features per crystal")
             vectors = torch.cat([vectors, batch.features.to(vectors.dtype)], dim=1)
-        return self.head(vectors)
+        if not with_hidden:
+            return self.head(vectors)
+        hidden = self.head[:-1](vectors)
+        return torch.cat([self.head[-1](hidden), hidden], dim=1)

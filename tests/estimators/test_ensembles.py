@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import cdist
 from scipy.special import softmax
 
 from dimfeaturizer import (
@@ -19,7 +20,7 @@ from dimfeaturizer import (
 )
 from dimfeaturizer.data.inputs import prepare_all
 from dimfeaturizer.estimators.supervised import COMPOSITION_CLIP, _train_member
-from dimfeaturizer.hub import CONFIG_NAME, FORMAT_VERSION, MIXED_MEMBERS_FORMAT
+from dimfeaturizer.hub import CONFIG_NAME, MIXED_MEMBERS_FORMAT, TRAINING_LATENTS_FORMAT
 from dimfeaturizer.inference import encode
 from dimfeaturizer.training import Supervised, TrainConfig, validation_split
 
@@ -33,23 +34,51 @@ def e_form(mp_entries) -> np.ndarray:
     return np.array([e["e_form"] for e in mp_entries.values()])
 
 
+FITTED = 10  # the ensemble's training crystals: the first ten; the other four are new
+
+
 @pytest.fixture(scope="module")
 def ensemble(structures, e_form) -> DIMRegressor:
-    return DIMRegressor(**{**FAST, "n_models": 3}, composition=True).fit(structures, e_form)
+    return DIMRegressor(**{**FAST, "n_models": 3}, composition=True).fit(
+        structures[:FITTED], e_form[:FITTED])
 
 
 def _member_predictions(model: DIMRegressor, structures) -> np.ndarray:
     return model._outputs(structures)[:, :, 0] * model.target_scale_[0] + model.target_mean_[0]
 
 
+def _nearest_over_typical(training: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The std's distance factor by brute force: per member, standardised on the training
+    latents, the nearest training crystal's distance over the training crystals' median
+    nearest-other distance; then the mean over members."""
+    factors = []
+    for fitted, asked in zip(training.astype(np.float64), query.astype(np.float64)):
+        mean, scale = fitted.mean(axis=0), fitted.std(axis=0) + 1e-6
+        fitted, asked = (fitted - mean) / scale, (asked - mean) / scale
+        between = cdist(fitted, fitted)
+        np.fill_diagonal(between, np.inf)
+        factors.append(cdist(asked, fitted).min(axis=1) / np.median(between.min(axis=1)))
+    return np.mean(factors, axis=0)
+
+
 def test_ensemble_mean_and_std_are_the_members(ensemble, structures):
+    """The mean is the members'; the std their spread times how far each crystal lies
+    from the training crystals in the members' hidden layers: ~0 for a training crystal."""
     mean, std = ensemble.predict(structures, return_std=True)
     members = _member_predictions(ensemble, structures)
     assert members.shape == (3, len(structures))
     np.testing.assert_allclose(mean, members.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(std, members.std(axis=0), rtol=1e-12)
     np.testing.assert_array_equal(ensemble.predict(structures), mean)
-    assert (std > 0).all()  # members differ: their own heads and validation splits
+    hidden = ensemble._outputs(structures, with_hidden=True)[:, :, 1:]
+    assert ensemble.training_latents_.shape == (3, FITTED, hidden.shape[2])
+    # the latents kept at fit are those the members give the training crystals now
+    np.testing.assert_allclose(ensemble.training_latents_, hidden[:, :FITTED], atol=1e-5)
+    factor = _nearest_over_typical(ensemble.training_latents_, hidden)
+    spread = members.std(axis=0)
+    np.testing.assert_allclose(std, spread * factor, rtol=1e-4, atol=1e-7)
+    assert (spread > 0).all()  # members differ: their own heads and validation splits
+    assert (std[:FITTED] < 1e-3 * spread[:FITTED]).all()  # a training crystal: known
+    assert (std[FITTED:] > 0.1 * spread[FITTED:]).all()
     assert len({m.head[0].weight.sum().item() for m in ensemble.models_}) == 3
 
 
@@ -76,9 +105,10 @@ def test_ensemble_with_composition_round_trips(ensemble, structures, tmp_path):
     mean, std = ensemble.predict(structures, return_std=True)
     ensemble.save_pretrained(tmp_path / "saved")
     meta = json.loads((tmp_path / "saved" / CONFIG_NAME).read_text())
-    assert meta["format_version"] == FORMAT_VERSION  # one architecture: readable by older
+    assert meta["format_version"] == TRAINING_LATENTS_FORMAT  # the std needs the latents
     loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
     assert loaded.n_models == 3 and loaded.composition and loaded.has_std
+    np.testing.assert_array_equal(loaded.training_latents_, ensemble.training_latents_)
     for a, b in zip(loaded.predict(structures, return_std=True), (mean, std)):
         np.testing.assert_array_equal(a, b)
     # the saved folder's encoder is the first member's, for DIMEncoder and transfer alike
@@ -180,7 +210,7 @@ def test_members_start_from_the_starts_in_turn(two_starts, structures, e_form, t
     mean, std = model.predict(structures, return_std=True)
     model.save_pretrained(tmp_path / "saved")
     meta = json.loads((tmp_path / "saved" / CONFIG_NAME).read_text())
-    assert meta["format_version"] == MIXED_MEMBERS_FORMAT  # older releases refuse it by name
+    assert meta["format_version"] == TRAINING_LATENTS_FORMAT  # older releases refuse it
     loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
     assert [m.encoder.config.distance_basis for m in loaded.models_] == [0, 8, 0]
     for a, b in zip(loaded.predict(structures, return_std=True), (mean, std)):
@@ -202,7 +232,8 @@ def test_starts_must_share_their_preprocessing(two_starts, structures, e_form, t
 
 def test_several_starts_adapt_each_and_classify(two_starts, structures, e_form, tmp_path):
     """Each start is adapted once, in its own checkpoint folder (a second start's run must
-    not find the first's checkpoint); a classifier takes a list of starts too."""
+    not find the first's checkpoint); a classifier takes a list of starts too, and keeps
+    no latents (it has no std): saved, it is format 3, the mixed architectures'."""
     model = DIMRegressor(**{**FAST, "n_models": 2, "pretrained": list(two_starts)},
                          adapt_epochs=1, checkpoint_dir=tmp_path / "ckpt")  # fmt: skip
     model.fit(structures[:12], e_form[:12])
@@ -214,3 +245,8 @@ def test_several_starts_adapt_each_and_classify(two_starts, structures, e_form, 
     proba = clf.fit(structures, metal).predict_proba(structures)
     assert [m.encoder.config.distance_basis for m in clf.models_] == [0, 8]
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    clf.save_pretrained(tmp_path / "clf")
+    meta = json.loads((tmp_path / "clf" / CONFIG_NAME).read_text())
+    assert meta["format_version"] == MIXED_MEMBERS_FORMAT
+    loaded = DIMClassifier.from_pretrained(tmp_path / "clf", device="cpu")
+    np.testing.assert_array_equal(loaded.predict_proba(structures), proba)

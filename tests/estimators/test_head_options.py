@@ -11,6 +11,7 @@ import torch
 
 from dimfeaturizer import DIMRegressor
 from dimfeaturizer.data.inputs import prepare_all
+from dimfeaturizer.estimators.novelty import novelty
 from dimfeaturizer.estimators.supervised import _with_head
 from dimfeaturizer.model import Kernels, initialised_model
 from dimfeaturizer.training import Supervised
@@ -28,7 +29,8 @@ def e_form(mp_entries) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pair(structures, e_form) -> DIMRegressor:
-    return DIMRegressor(**{**FAST, "n_models": 2}).fit(structures, e_form)
+    """Fitted on the first ten crystals; the other four are new to it."""
+    return DIMRegressor(**{**FAST, "n_models": 2}).fit(structures[:10], e_form[:10])
 
 
 def test_the_scale_that_minimises_the_loss_is_the_mean_absolute_error():
@@ -62,7 +64,9 @@ def test_the_scale_term_never_moves_the_prediction(structures, e_form):
 
 def test_std_is_the_mixture_of_the_members(pair, structures):
     """std² = the members' spread² + the mean of their Laplace variances (2 b²), each in
-    the target's units; the mean is the members' mean prediction."""
+    the target's units, times the distance factor of every std; the mean is the members'
+    mean prediction."""
+    structures = structures[10:]  # crystals the pair has not seen
     outputs = pair._outputs(structures).astype(np.float64)  # (members, n, 2)
     assert outputs.shape == (2, len(structures), 2)
     scale, mean0 = pair.target_scale_[0], pair.target_mean_[0]
@@ -70,18 +74,21 @@ def test_std_is_the_mixture_of_the_members(pair, structures):
     variances = 2 * (np.exp(outputs[:, :, 1]) * scale) ** 2
     mean, std = pair.predict(structures, return_std=True)
     np.testing.assert_allclose(mean, predictions.mean(axis=0), rtol=1e-10)
+    hidden = pair._outputs(structures, with_hidden=True)[:, :, 2:]
+    factor = novelty(pair.training_latents_, hidden)
+    assert (factor > 0.1).all()
     np.testing.assert_allclose(
-        std, np.sqrt(predictions.var(axis=0) + variances.mean(axis=0)), rtol=1e-10
+        std, np.sqrt(predictions.var(axis=0) + variances.mean(axis=0)) * factor, rtol=1e-6
     )
     assert pair.training_["objective_params"]["learned_std"] is True
     assert "train_scale_nll" in pair.history_[0]
 
 
 def test_one_model_reports_its_learned_std(structures, e_form):
-    single = DIMRegressor(**FAST).fit(structures, e_form)
+    single = DIMRegressor(**FAST).fit(structures[:10], e_form[:10])
     assert single.has_std  # one model, but it learned its own error
-    mean, std = single.predict(structures, return_std=True)
-    np.testing.assert_array_equal(mean, single.predict(structures))
+    mean, std = single.predict(structures[10:], return_std=True)  # crystals it has not seen
+    np.testing.assert_array_equal(mean, single.predict(structures[10:]))
     assert std.shape == mean.shape and (std > 0).all() and np.isfinite(std).all()
     with pytest.raises(ValueError, match="learned_std"):
         DIMRegressor(**{**FAST, "learned_std": False}).fit(structures, e_form).predict(
@@ -93,9 +100,9 @@ def test_power_transform_maps_the_std_back(structures, e_form):
     """Under the power transform the std is the half-width of prediction ± std mapped back:
     finite, positive, and shaped like the predictions for 2-D targets too."""
     y = np.column_stack([e_form - e_form.min() + 0.1, e_form])
-    model = DIMRegressor(**FAST, target_transform="power").fit(structures, y)
-    mean, std = model.predict(structures, return_std=True)
-    assert mean.shape == std.shape == (len(structures), 2)
+    model = DIMRegressor(**FAST, target_transform="power").fit(structures[:10], y[:10])
+    mean, std = model.predict(structures[10:], return_std=True)  # crystals it has not seen
+    assert mean.shape == std.shape == (4, 2)
     assert np.isfinite(std).all() and (std > 0).all()
 
 
