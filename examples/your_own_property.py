@@ -10,7 +10,8 @@ as such a CSV; a toy, too few labels for a good model):
         --out parity.png
 
 The model is a deep ensemble (``n_models``): its members' mean is the prediction and their
-spread, ``predict(X, return_std=True)``, the error bar. The same from the command line:
+spread, times how far each crystal lies from the training crystals
+(``predict(X, return_std=True)``), the error bar. The same from the command line:
 ``dimfeaturizer fit my_cifs/ --labels my_labels.csv --out model`` (five members by default) then
 ``dimfeaturizer predict my_cifs/ --model model -o predictions.csv``.
 """

@@ -144,7 +144,8 @@ def test_fit_then_predict_with_std(tmp_path, mp_entries, capsys):
     mean, std = loaded.predict([mp_entries[n]["structure"] for n in names], return_std=True)
     order = [f"{folder}/{n}.cif" for n in names]
     np.testing.assert_allclose(got.loc[order, "prediction"], mean, rtol=1e-6)
-    np.testing.assert_allclose(got.loc[order, "std"], std, rtol=1e-6)
+    # ~0 on these training crystals: batch order moves it by float rounding only
+    np.testing.assert_allclose(got.loc[order, "std"], std, rtol=1e-6, atol=1e-5)
     # a label naming no structure is an error that names it
     pd.DataFrame({"name": ["nope"], "y": [1.0]}).to_csv(tmp_path / "bad.csv", index=False)
     assert main(["fit", str(folder), "--labels", str(tmp_path / "bad.csv"), "--out",

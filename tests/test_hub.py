@@ -268,6 +268,7 @@ def test_fine_tuned_models_push_and_load(hub, structures, mp_entries, tmp_path):
     regressor.push_to_hub("org/eform")
     loaded = DIMRegressor.from_pretrained("org/eform", cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(loaded.predict(structures), regressor.predict(structures))
+    np.testing.assert_array_equal(loaded.training_latents_, regressor.training_latents_)
     encoder = DIMEncoder(pretrained="org/eform", cache_dir=tmp_path / "cache").fit()
     assert same_weights(encoder.model_, regressor.model_.encoder)
 

@@ -11,30 +11,48 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-# a latent unit (nearly) constant over the training crystals still counts, not divides by 0
+# added to every latent unit's scale, so a unit constant over the training crystals counts
+# rather than divides by zero
 MIN_SCALE = 1e-6
+# and no unit's scale below this fraction of the median unit's: a (nearly) dead unit that a
+# query barely moves must not outweigh every other (never binding in the measured fits:
+# their smallest unit scale was 0.099 of the median, 0.19 typically, over 30 members)
+MIN_RELATIVE_SCALE = 0.05
+
+
+class Novelty:
+    """Each member's reference, built once from its training latents: their
+    standardisation, a nearest-neighbour index, and the median distance from a training
+    crystal to its nearest other one."""
+
+    def __init__(self, training: np.ndarray):
+        self.training = training  # (n_models, n_train, hidden), as fitted
+        self._members = []
+        for fitted in np.asarray(training, dtype=np.float64):
+            mean, spread = fitted.mean(axis=0), fitted.std(axis=0)
+            scale = np.maximum(spread, MIN_RELATIVE_SCALE * np.median(spread)) + MIN_SCALE
+            z = (fitted - mean) / scale
+            index = NearestNeighbors(n_neighbors=min(2, len(z))).fit(z)
+            between = index.kneighbors(z)[0][:, -1]  # the nearest other training crystal
+            self._members.append((mean, scale, index, _typical(between)))
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        """``(n,)`` factors for ``query`` ``(n_models, n, hidden)``: per member the
+        distance to the nearest training crystal over the typical one, then the mean
+        over members; about 1 for a crystal like the training ones, ~0 for one of them."""
+        query = np.asarray(query, dtype=np.float64)
+        if query.shape[1] == 0:
+            return np.zeros(0)
+        factors = []
+        for (mean, scale, index, typical), asked in zip(self._members, query):
+            distance = index.kneighbors((asked - mean) / scale, n_neighbors=1)[0][:, 0]
+            factors.append(distance / typical if typical > 0 else np.ones(len(asked)))
+        return np.mean(factors, axis=0)
 
 
 def novelty(training: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """``(n,)`` factors, about 1 for a crystal like the training ones.
-
-    ``training`` ``(n_models, n_train, d)`` and ``query`` ``(n_models, n, d)``: each
-    member's hidden layer. Per member, on latents standardised over the training
-    crystals: the distance to the nearest training crystal, over the median of that
-    distance among the training crystals (each leaving itself out); then the mean over
-    members. A crystal identical to a training one gets 0, as a noise-free Gaussian process's
-    std at its training points.
-    """
-    factors = []
-    for fitted, asked in zip(training, query):
-        mean, scale = fitted.mean(axis=0), fitted.std(axis=0) + MIN_SCALE
-        fitted, asked = (fitted - mean) / scale, (asked - mean) / scale
-        index = NearestNeighbors(n_neighbors=2).fit(fitted)
-        between = index.kneighbors(fitted)[0][:, 1]  # the nearest other training crystal
-        reference = _typical(between)
-        distance = index.kneighbors(asked, n_neighbors=1)[0][:, 0]
-        factors.append(distance / reference if reference > 0 else np.ones(len(asked)))
-    return np.mean(factors, axis=0)
+    """``Novelty(training)(query)``: the factors in one call."""
+    return Novelty(training)(query)
 
 
 def _typical(distances: np.ndarray) -> float:

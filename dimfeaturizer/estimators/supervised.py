@@ -31,7 +31,7 @@ from ..training.loop import SCHEDULES
 from ..training.supervised import LOG_SCALE_CLIP, REGRESSION_LOSSES
 from ._base import WEIGHTS_CONSTRAINTS, WeightsSource, json_start
 from .composition import CompositionFeatures
-from .novelty import novelty
+from .novelty import Novelty
 
 COMPOSITION_CLIP = 5.0  # standardised composition columns are clipped to +-5 (the protocol's)
 TARGET_TRANSFORMS = ("standard", "power")
@@ -180,9 +180,10 @@ class _FineTuned(WeightsSource):
             history_=results[0].history, best_epoch_=results[0].best_epoch, training_=record,
         )  # fmt: skip
         settings = self._inference()
-        if self._task == "regression":  # where each member puts its training crystals
+        if self._task == "regression":  # where each member puts the crystals it was given
             fitted["training_latents_"] = np.stack([
-                _hidden_layer(model, packed, settings) for model in models])  # fmt: skip
+                _hidden_layer(model, packed, settings) for model in models
+            ]) if self.n_models > 1 or self.learned_std else None  # fmt: skip
         # each member's raw outputs on its own held-out crystals (already prepared), for a
         # score in the target's units; not a fitted attribute: the caller pops it
         fitted["_validation"] = []
@@ -311,6 +312,17 @@ class _FineTuned(WeightsSource):
     def _latents(self) -> np.ndarray | None:
         """A regressor's training latents (the std's distances), saved with its weights."""
         return getattr(self, "training_latents_", None)
+
+    def _novelty(self) -> Novelty | None:
+        """The std's distance reference for the fitted latents, built on first use (a
+        nearest-neighbour index over the training crystals) and kept until they change."""
+        latents = self._latents()
+        if latents is None:
+            return None
+        cached = getattr(self, "_novelty_reference", None)
+        if cached is None or cached.training is not latents:
+            cached = self._novelty_reference = Novelty(latents)
+        return cached
 
     def _extra(self) -> dict:
         head = {"task": self._task, **self._head_meta()}
@@ -463,8 +475,8 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         Each member also learns the size of its own error, crystal by crystal (a second
         output per target trained on the Laplace likelihood of the prediction's error, the
         prediction itself trained as without it; CrabNet's learned σ), and
-        ``predict(X, return_std=True)`` adds it to the members' spread, so one model can
-        report a std too.
+        ``predict(X, return_std=True)`` adds it to the members' (distance-scaled) spread,
+        so one model can report a std too.
     target_transform : {"standard", "power"}, default="standard"
         How targets become the network's outputs: standardised, or Yeo-Johnson
         power-transformed first (scikit-learn's ``PowerTransformer``, its exponent fitted
@@ -679,15 +691,14 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         """Predictions, shape (n,) for 1-D ``y`` at fit, else (n, k): the members' mean.
 
         ``return_std=True`` also returns a standard deviation (same shape; scikit-learn's
-        ``GaussianProcessRegressor`` convention): the members' spread, and with
-        ``learned_std`` that of the mixture of the members' own error distributions
-        (sqrt(spread² + mean of their variances)), times how far each crystal lies from
-        the training crystals in the members' hidden layers (``novelty``: about 1 for a
-        crystal like them; 0 for a training crystal, whose label the model was given, as a
-        noise-free Gaussian process's std at its training points). The factor ranked
-        formation-energy errors better than the spread alone on the Materials Project
-        protocol's validation slice (Spearman 0.24 -> 0.29 at N = 250). It needs
-        ``n_models >= 2`` or ``learned_std``.
+        ``GaussianProcessRegressor`` convention): the members' spread times how far each
+        crystal lies from the crystals given to ``fit``, in the members' hidden layers
+        (``novelty``: about 1 for a crystal like them, near 0 for one of them, so judge the
+        std on crystals the model was not fitted on), and with ``learned_std`` that
+        combined with the members' own error distributions (sqrt((spread x factor)² + mean
+        of their variances)). The factor ranked formation-energy errors better than the
+        spread alone on the Materials Project protocol's validation slice (Spearman 0.24 ->
+        0.29 at N = 250). It needs ``n_models >= 2`` or ``learned_std``.
         """
         check_is_fitted(self, "models_")
         if return_std and not self.has_std:
@@ -695,16 +706,16 @@ class DIMRegressor(RegressorMixin, _FineTuned):
                 "return_std=True needs an ensemble (n_models >= 2) or learned_std=True: "
                 "one model has no spread to report"
             )
-        latents = self._latents() if return_std else None
-        raw = self._outputs(X, with_hidden=latents is not None)
+        reference = self._novelty() if return_std else None
+        raw = self._outputs(X, with_hidden=reference is not None)
         width = self.models_[0].n_outputs
         predictions, stds = zip(*(self._member(outputs[:, :width]) for outputs in raw))
         members = np.stack(predictions)
         mean, std = members.mean(axis=0), members.std(axis=0)
-        if self._learns_std:  # the mixture's std: the members' spread and their own errors
+        if reference is not None:  # the members' disagreement, scaled by the crystal's distance
+            std = std * reference(raw[:, :, width:])[:, None]
+        if self._learns_std:  # the mixture's std: that and the members' own errors
             std = np.sqrt(std**2 + np.mean(np.stack(stds) ** 2, axis=0))
-        if latents is not None:
-            std = std * novelty(latents, raw[:, :, width:])[:, None]
         if self._y_1d:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean

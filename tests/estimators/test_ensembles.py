@@ -3,10 +3,12 @@ DIMClassifier (tiny random-weight models, few epochs)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from scipy.spatial.distance import cdist
 from scipy.special import softmax
@@ -20,7 +22,14 @@ from dimfeaturizer import (
 )
 from dimfeaturizer.data.inputs import prepare_all
 from dimfeaturizer.estimators.supervised import COMPOSITION_CLIP, _train_member
-from dimfeaturizer.hub import CONFIG_NAME, MIXED_MEMBERS_FORMAT, TRAINING_LATENTS_FORMAT
+from dimfeaturizer.hub import (
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    LATENTS_KEY,
+    MIXED_MEMBERS_FORMAT,
+    TRAINING_LATENTS_FORMAT,
+    WEIGHTS_NAME,
+)
 from dimfeaturizer.inference import encode
 from dimfeaturizer.training import Supervised, TrainConfig, validation_split
 
@@ -89,6 +98,7 @@ def test_member_zero_is_the_single_model(structures, e_form):
                                   single.predict(structures))  # fmt: skip
     assert single.models_[0] is single.model_
     assert pair.has_std and not single.has_std
+    assert single.training_latents_ is None  # no std to scale: nothing kept, nor saved
     with pytest.raises(ValueError, match="n_models >= 2"):
         single.predict(structures, return_std=True)
 
@@ -117,6 +127,26 @@ def test_ensemble_with_composition_round_trips(ensemble, structures, tmp_path):
                                                   device="cpu"))  # fmt: skip
 
 
+def test_a_save_without_latents_gives_the_spread(ensemble, structures, tmp_path):
+    """A format-2 folder (a release before the distance factor) loads, and its std is
+    the members' spread alone."""
+    ensemble.save_pretrained(tmp_path / "saved")
+    weights = tmp_path / "saved" / WEIGHTS_NAME
+    state = safetensors.torch.load_file(weights)
+    del state[LATENTS_KEY]
+    safetensors.torch.save_file(state, weights, metadata={"format": "pt"})
+    meta = json.loads((tmp_path / "saved" / CONFIG_NAME).read_text())
+    meta.update(format_version=FORMAT_VERSION,
+                weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest())
+    (tmp_path / "saved" / CONFIG_NAME).write_text(json.dumps(meta))
+    loaded = DIMRegressor.from_pretrained(tmp_path / "saved", device="cpu")
+    assert loaded.training_latents_ is None and loaded.has_std
+    mean, std = loaded.predict(structures, return_std=True)
+    np.testing.assert_array_equal(mean, ensemble.predict(structures))
+    np.testing.assert_allclose(std, _member_predictions(loaded, structures).std(axis=0),
+                               rtol=1e-12)  # fmt: skip
+
+
 def test_composition_reaches_the_head_standardised(ensemble, structures):
     """The head reads [vector, standardised magpie]: its prediction equals the head
     applied by hand to the encoder's vector and the composition descriptors."""
@@ -136,6 +166,10 @@ def test_composition_reaches_the_head_standardised(ensemble, structures):
     np.testing.assert_allclose(_member_predictions(ensemble, structures)[1],
                                by_hand * ensemble.target_scale_[0] + ensemble.target_mean_[0],
                                rtol=1e-5, atol=1e-6)  # fmt: skip
+    with torch.no_grad():  # the std's latents: the head's hidden layer (Linear, then mish)
+        hidden = model.head[:-1](torch.from_numpy(np.hstack([v, z]))).numpy()
+    np.testing.assert_allclose(ensemble._outputs(structures, with_hidden=True)[1, :, 1:],
+                               hidden, rtol=1e-5, atol=1e-6)  # fmt: skip
     # training statistics, not the predicted set's: one structure predicts as in a batch
     one = ensemble.predict(structures[3:4])
     np.testing.assert_allclose(one, ensemble.predict(structures)[3:4], rtol=1e-5, atol=1e-6)

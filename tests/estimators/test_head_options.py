@@ -63,9 +63,9 @@ def test_the_scale_term_never_moves_the_prediction(structures, e_form):
 
 
 def test_std_is_the_mixture_of_the_members(pair, structures):
-    """std² = the members' spread² + the mean of their Laplace variances (2 b²), each in
-    the target's units, times the distance factor of every std; the mean is the members'
-    mean prediction."""
+    """std² = (the members' spread x the distance factor)² + the mean of their Laplace
+    variances (2 b²), each in the target's units; the mean is the members' mean
+    prediction."""
     structures = structures[10:]  # crystals the pair has not seen
     outputs = pair._outputs(structures).astype(np.float64)  # (members, n, 2)
     assert outputs.shape == (2, len(structures), 2)
@@ -75,10 +75,10 @@ def test_std_is_the_mixture_of_the_members(pair, structures):
     mean, std = pair.predict(structures, return_std=True)
     np.testing.assert_allclose(mean, predictions.mean(axis=0), rtol=1e-10)
     hidden = pair._outputs(structures, with_hidden=True)[:, :, 2:]
-    factor = novelty(pair.training_latents_, hidden)
+    factor = novelty(pair.training_latents_, hidden)  # scales the spread, not their errors
     assert (factor > 0.1).all()
     np.testing.assert_allclose(
-        std, np.sqrt(predictions.var(axis=0) + variances.mean(axis=0)) * factor, rtol=1e-6
+        std, np.sqrt(predictions.var(axis=0) * factor**2 + variances.mean(axis=0)), rtol=1e-6
     )
     assert pair.training_["objective_params"]["learned_std"] is True
     assert "train_scale_nll" in pair.history_[0]

@@ -49,8 +49,32 @@ def test_duplicates_and_identical_training_crystals():
     leave the spread as it is (factor 1)."""
     rng = np.random.default_rng(1)
     distinct = rng.normal(size=(4, 3))
-    training = np.concatenate([np.repeat(distinct[:1], 10, axis=0), distinct])[None]
-    factor = novelty(training, distinct[None] + 0.01)
-    assert np.isfinite(factor).all() and (factor > 0).all()
+    training = np.concatenate([np.repeat(distinct[:1], 10, axis=0), distinct[1:]])[None]
+    query = distinct[None] + 0.01
+    mean, scale = training[0].mean(axis=0), training[0].std(axis=0) + 1e-6
+    z, q = (training[0] - mean) / scale, (query[0] - mean) / scale
+    gaps = np.linalg.norm(z[:, None] - z[None], axis=-1)
+    np.fill_diagonal(gaps, np.inf)
+    nearest_other = gaps.min(axis=1)
+    assert np.median(nearest_other) == 0  # 10 of 13 are copies: the median is no unit
+    typical = np.median(nearest_other[nearest_other > 0])
+    nearest = np.linalg.norm(q[:, None] - z[None], axis=-1).min(axis=1)
+    np.testing.assert_allclose(novelty(training, query), nearest / typical, rtol=1e-10)
     same = np.ones((1, 6, 3))
     np.testing.assert_array_equal(novelty(same, rng.normal(size=(1, 4, 3))), np.ones(4))
+
+
+def test_a_dead_unit_does_not_outweigh_the_others(training):
+    """A unit (nearly) constant over the training crystals is scaled as a twentieth of
+    the median unit at least: a query that moves it a little stays a typical crystal."""
+    dead = training.copy()
+    dead[:, :, 0] = -1e-5  # mish far below zero: the same tiny value for every crystal
+    query = dead[:, :3].copy()
+    query[:, :, 1:] += 0.5
+    moved = query.copy()
+    moved[:, :, 0] = -0.03
+    assert np.all(novelty(dead, moved) < 2 * novelty(dead, query) + 1)
+
+
+def test_no_query_crystals():
+    assert novelty(np.ones((2, 5, 3)), np.ones((2, 0, 3))).shape == (0,)
