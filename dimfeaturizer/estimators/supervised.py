@@ -566,8 +566,9 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         ``composition``).
     training_latents_ : ndarray of shape (n_models, n_train, hidden) or None
         Each member's hidden layer on the training crystals, the reference of the std's
-        distance factor (saved with the weights; ``None`` if loaded from a release that did
-        not keep them: the std is then the spread alone).
+        distance factor (saved with the weights). ``None`` for one model without
+        ``learned_std`` (no std to scale), and when loaded from a release that did not keep
+        them (the std is then the spread alone).
     history_ : list of dict
         Per-epoch training and validation loss (of the first member).
     best_epoch_ : int
