@@ -234,7 +234,9 @@ python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks
     --rows ensemble5 --set n_jobs=2 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-latent-std --unit cm-1 \
     --rows ensemble5 --set n_jobs=2 --threads 2
-# the loss (rule first, in transfer-defaults/README.md): step 1, a fifth held out
+# the loss (rule first, in transfer-defaults/README.md): step 1, a fifth held out; the two
+# phonons runs were stopped once jdft2d had decided the rule (MSE after three folds, Huber
+# before its first): rerunning them resumes
 python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-loss-mse-held-out --unit meV/atom \
     --rows ensemble5 --set loss=mse validation_fraction=0.2 n_jobs=2 --threads 2
 python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-loss-mse-held-out --unit cm-1 \
