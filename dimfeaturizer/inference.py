@@ -50,7 +50,7 @@ class Forward:
     def __init__(self, model: nn.Module, compile: bool, with_hidden: bool = False):
         self.model = model
         self.local = Kernels.of(_encoder(model), compile=True).local if compile else None
-        self.with_hidden = with_hidden  # a predictor's hidden layer after its outputs
+        # a predictor's hidden layer after its outputs (an encoder takes no such option)
         self.options = {"with_hidden": True} if with_hidden else {}
 
     def __call__(self, batch: Batch) -> torch.Tensor:
@@ -78,12 +78,10 @@ def encode_packed(
 ) -> np.ndarray:
     """Outputs of preprocessed crystals, batched by primitive sites after sorting by
     supercell size (little padding); rows come back in input order. ``forward``
-    replaces ``model(batch)`` (a compiled ``Forward``, which may carry ``with_hidden``);
-    ``with_hidden``: a predictor's hidden layer after its outputs."""
-    forward = forward or (Forward(model, compile=False, with_hidden=True) if with_hidden
-                          else model)  # fmt: skip
-    width = _width(model, getattr(forward, "with_hidden", False))
-    out = np.empty((len(packed), width), dtype=np.float32)
+    replaces ``model(batch)`` (a compiled ``Forward``, built with the same
+    ``with_hidden``); ``with_hidden``: a predictor's hidden layer after its outputs."""
+    forward = forward or Forward(model, compile=False, with_hidden=with_hidden)
+    out = np.empty((len(packed), _width(model, with_hidden)), dtype=np.float32)
     order = np.argsort(packed.n_super, kind="stable")
     for idx in batches_by_sites(packed.n_prim, order, batch_sites):
         out[idx] = forward(packed.batch(idx).to(device)).float().cpu().numpy()
@@ -156,5 +154,5 @@ def _encode_chunks(model, entries, labels, collect: bool, batch_sites, device, p
                                      checked=True)  # fmt: skip
                 rows = np.arange(start, start + len(packed))
             packed = packed.with_features(None if features is None else features[rows])
-            out[rows] = encode_packed(model, packed, batch_sites, dev, forward)
+            out[rows] = encode_packed(model, packed, batch_sites, dev, forward, with_hidden)
     return out, errors

@@ -50,11 +50,6 @@ class Novelty:
         return np.mean(factors, axis=0)
 
 
-def novelty(training: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """``Novelty(training)(query)``: the factors in one call."""
-    return Novelty(training)(query)
-
-
 def _typical(distances: np.ndarray) -> float:
     """The median distance; past half duplicates, the median of the non-zero ones (0 if
     every training crystal is the same)."""

@@ -313,17 +313,6 @@ class _FineTuned(WeightsSource):
         """A regressor's training latents (the std's distances), saved with its weights."""
         return getattr(self, "training_latents_", None)
 
-    def _novelty(self) -> Novelty | None:
-        """The std's distance reference for the fitted latents, built on first use (a
-        nearest-neighbour index over the training crystals) and kept until they change."""
-        latents = self._latents()
-        if latents is None:
-            return None
-        cached = getattr(self, "_novelty_reference", None)
-        if cached is None or cached.training is not latents:
-            cached = self._novelty_reference = Novelty(latents)
-        return cached
-
     def _extra(self) -> dict:
         head = {"task": self._task, **self._head_meta()}
         if self.composition_mean_ is not None:
@@ -675,6 +664,17 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         z = outputs[:, :k].astype(np.float64)
         return prediction, np.abs(self._decode(z + spread) - self._decode(z - spread)) / 2
 
+    def _novelty(self) -> Novelty | None:
+        """The std's distance reference for the fitted latents, built on first use (a
+        nearest-neighbour index over the training crystals) and kept until they change."""
+        latents = self._latents()
+        if latents is None:
+            return None
+        cached = getattr(self, "_novelty_reference", None)
+        if cached is None or cached.training is not latents:
+            cached = self._novelty_reference = Novelty(latents)
+        return cached
+
     @property
     def _learns_std(self) -> bool:
         """Whether the members' heads also output their error's log-scale (``learned_std``):
@@ -694,7 +694,7 @@ class DIMRegressor(RegressorMixin, _FineTuned):
         ``return_std=True`` also returns a standard deviation (same shape; scikit-learn's
         ``GaussianProcessRegressor`` convention): the members' spread times how far each
         crystal lies from the crystals given to ``fit``, in the members' hidden layers
-        (``novelty``: about 1 for a crystal like them, near 0 for one of them, so judge the
+        (``Novelty``: about 1 for a crystal like them, near 0 for one of them, so judge the
         std on crystals the model was not fitted on), and with ``learned_std`` that
         combined with the members' own error distributions (sqrt((spread x factor)² + mean
         of their variances)). The factor ranked formation-energy errors better than the

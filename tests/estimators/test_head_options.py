@@ -11,7 +11,7 @@ import torch
 
 from dimfeaturizer import DIMRegressor
 from dimfeaturizer.data.inputs import prepare_all
-from dimfeaturizer.estimators.novelty import novelty
+from dimfeaturizer.estimators.novelty import Novelty
 from dimfeaturizer.estimators.supervised import _with_head
 from dimfeaturizer.model import Kernels, initialised_model
 from dimfeaturizer.training import Supervised
@@ -75,7 +75,7 @@ def test_std_is_the_mixture_of_the_members(pair, structures):
     mean, std = pair.predict(structures, return_std=True)
     np.testing.assert_allclose(mean, predictions.mean(axis=0), rtol=1e-10)
     hidden = pair._outputs(structures, with_hidden=True)[:, :, 2:]
-    factor = novelty(pair.training_latents_, hidden)  # scales the spread, not their errors
+    factor = Novelty(pair.training_latents_)(hidden)  # scales the spread, not their errors
     assert (factor > 0.1).all()
     np.testing.assert_allclose(
         std, np.sqrt(predictions.var(axis=0) * factor**2 + variances.mean(axis=0)), rtol=1e-6

@@ -6,7 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dimfeaturizer.estimators.novelty import novelty
+from dimfeaturizer.estimators.novelty import Novelty
+
+
+def novelty(training: np.ndarray, query: np.ndarray) -> np.ndarray:
+    return Novelty(training)(query)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from sklearn.preprocessing import PowerTransformer
 
 from dimfeaturizer import DIMRegressor
-from dimfeaturizer.estimators.novelty import novelty
+from dimfeaturizer.estimators.novelty import Novelty
 from dimfeaturizer.estimators.supervised import TARGET_MARGIN
 from dimfeaturizer.inference import encode
 from dimfeaturizer.runtime import member_seeds
@@ -54,7 +54,7 @@ def test_outputs_are_the_inverse_power_transform(power, structures, skewed):
     # the spread of the members' predictions mapped back, times the std's distance factor
     # (~0 on the training crystals: the four new ones carry the check)
     hidden = power._outputs(structures, with_hidden=True)[:, :, 1:]
-    factor = novelty(power.training_latents_, hidden)
+    factor = Novelty(power.training_latents_)(hidden)
     assert (factor[FITTED:] > 0.1).all()
     np.testing.assert_allclose(std, np.std(members, axis=0) * factor, rtol=1e-5, atol=1e-9)
     assert np.isfinite(mean).all() and (mean > 0).all()
