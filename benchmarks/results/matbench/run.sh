@@ -250,3 +250,23 @@ python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows 
     --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-latent-std
 python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --target e_form \
     --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-latent-std
+# ninth session (2026-12-07): a second seed of today's default with every label; the
+# geometry architecture's random control; pretraining that has seen slabs (rule first, in
+# transfer-defaults/README.md; the weights come from
+# `PYTHONPATH=. python benchmarks/results/transfer-defaults/slab-pretraining/pretrain.py --out runs/slab-continued --epochs 8`);
+# then the band gap at N = 1000 with the distance factor (finishes transfer-latent-std)
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-latent-std-seed1 --unit meV/atom \
+    --rows ensemble5 --seed 1 --set n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-latent-std-seed1 --unit cm-1 \
+    --rows ensemble5 --seed 1 --set n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-random-geometry --unit meV/atom \
+    --rows finetune_random --set config=sitenet-dim-mp25k-wide-geometry-2026.12 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-random-geometry --unit cm-1 \
+    --rows finetune_random --set config=sitenet-dim-mp25k-wide-geometry-2026.12 n_jobs=2 --threads 2
+P='pretrained=["runs/slab-continued/best", "sitenet-dim-mp25k-wide-geometry-2026.12"]'
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-slab-pretraining-held-out --unit meV/atom \
+    --rows ensemble5 --set "$P" validation_fraction=0.2 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-slab-pretraining-held-out --unit cm-1 \
+    --rows ensemble5 --set "$P" validation_fraction=0.2 n_jobs=2 --threads 2
+python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --target gap --sizes 1000 \
+    --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-latent-std

@@ -5,7 +5,7 @@ shape of matbench_jdft2d's inputs, which the bundled weights never saw.
 Research only (rule: ../README.md, "Pretraining that has seen slabs?"). Resumable: rerun the
 same command after a kill. From the repository root:
 
-    python benchmarks/results/transfer-defaults/slab-pretraining/pretrain.py \
+    PYTHONPATH=. python benchmarks/results/transfer-defaults/slab-pretraining/pretrain.py \
         --out runs/slab-continued --epochs 8
 """
 
