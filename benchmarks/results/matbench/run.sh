@@ -270,3 +270,17 @@ python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmark
     --rows ensemble5 --set "$P" validation_fraction=0.2 n_jobs=2 --threads 2
 python -m benchmarks.transfer --data $D/mp_eform_gap.json.gz --repeats 5 --rows finetune --target gap --sizes 1000 \
     --set n_jobs=2 --n-jobs 1 --threads 2 --out benchmarks/results/transfer-latent-std
+# a start fine-tuned on MP formation energies (rule first, in transfer-defaults/README.md;
+# the donors come from
+# `PYTHONPATH=. python benchmarks/results/transfer-defaults/supervised-start/donors.py --out runs/eform-donors`)
+P='pretrained=["runs/eform-donors/default", "runs/eform-donors/geometry"]'
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-eform-start-held-out --unit meV/atom \
+    --rows ensemble5 --set "$P" validation_fraction=0.2 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-eform-start-held-out --unit cm-1 \
+    --rows ensemble5 --set "$P" validation_fraction=0.2 n_jobs=2 --threads 2
+# the geometry weights for every member, every label (the same architecture's pretrained
+# start beside its random control above)
+python -m benchmarks.matbench --data $D/matbench_jdft2d.json.gz --out benchmarks/results/matbench/jdft2d-geometry --unit meV/atom \
+    --rows ensemble5 --set pretrained=sitenet-dim-mp25k-wide-geometry-2026.12 n_jobs=2 --threads 2
+python -m benchmarks.matbench --data $D/matbench_phonons.json.gz --out benchmarks/results/matbench/phonons-geometry --unit cm-1 \
+    --rows ensemble5 --set pretrained=sitenet-dim-mp25k-wide-geometry-2026.12 n_jobs=2 --threads 2
